@@ -1,0 +1,20 @@
+"""kinmisalign: stellar and gas kinematic position angles and their misalignment in MaNGA."""
+
+try:
+    from ._version import version as __version__
+except ImportError:  # running from a source tree without an install
+    __version__ = "0.0.0"
+
+from .config import conf
+from .exceptions import KinmisalignError, MapsFormatError, NotEnoughPointsError
+from .fields import MapsData, VelocityField
+
+__all__ = [
+    "__version__",
+    "conf",
+    "KinmisalignError",
+    "MapsFormatError",
+    "NotEnoughPointsError",
+    "MapsData",
+    "VelocityField",
+]

@@ -1,0 +1,15 @@
+"""Exceptions raised by kinmisalign."""
+
+__all__ = ["KinmisalignError", "MapsFormatError", "NotEnoughPointsError"]
+
+
+class KinmisalignError(Exception):
+    """Base class of the errors raised by kinmisalign."""
+
+
+class MapsFormatError(KinmisalignError, ValueError):
+    """A MAPS file is not readable or does not follow the DAP data model."""
+
+
+class NotEnoughPointsError(KinmisalignError, ValueError):
+    """A velocity field has too few usable points for a fit."""
