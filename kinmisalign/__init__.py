@@ -8,6 +8,7 @@ except ImportError:  # running from a source tree without an install
 from .config import conf
 from .exceptions import KinmisalignError, MapsFormatError, NotEnoughPointsError
 from .fields import MapsData, VelocityField
+from .maps import read_maps
 
 __all__ = [
     "__version__",
@@ -17,4 +18,5 @@ __all__ = [
     "NotEnoughPointsError",
     "MapsData",
     "VelocityField",
+    "read_maps",
 ]

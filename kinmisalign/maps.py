@@ -1,0 +1,229 @@
+"""Reading MaNGA DAP MAPS files (DR15-era and DR17 data models)."""
+
+import gzip
+import os
+import re
+import warnings
+import zlib
+
+import numpy as np
+from astropy import units as u
+from astropy.io import fits
+
+from ._datamodel import BINID_EXT, GAS_VEL_EXT, HALPHA_CHANNEL, SKYCOO_EXT, STELLAR_VEL_EXT
+from .exceptions import MapsFormatError
+from .fields import MapsData, VelocityField
+
+__all__ = ["read_maps", "channel_names"]
+
+# Primary-header keys copied into MapsData.meta when present.
+_META_KEYS = (
+    "PLATEIFU", "MANGAID", "PLATEID", "IFUDSGN", "DAPTYPE", "DAPFRMT", "VERSDRP3", "VERSDAP",
+    "OBJRA", "OBJDEC", "ECOOPA", "ECOOELL", "REFF", "DAPQUAL", "DRP3QUAL",
+)
+_CHANNEL_KEY = re.compile(r"^C(\d+)$")
+# BINID channels holding the bins of each field.
+_BINID_CHANNELS = {"stellar": "Stellar continua", "gas": "Em. line models"}
+
+
+def channel_names(header):
+    """Channel names of a multi-channel DAP extension, in channel order.
+
+    Parameters
+    ----------
+    header : `~astropy.io.fits.Header`
+        Header with keys ``C1``, ``C2``, ... (or zero-padded ``C01``, ...).
+
+    Returns
+    -------
+    list of str
+        Stripped names; channel ``n`` (1-based) is element ``n - 1``.
+    """
+    found = {}
+    for key in header:
+        match = _CHANNEL_KEY.match(key)
+        if match:
+            found[int(match.group(1))] = str(header[key]).strip()
+    if not found:
+        return []
+    return [found.get(i, "") for i in range(1, max(found) + 1)]
+
+
+def _channel_index(header, name, extname):
+    names = channel_names(header)
+    if name not in names:
+        listed = ", ".join(n for n in names if n) or "none"
+        raise MapsFormatError(f"extension {extname} has no channel named {name!r} "
+                              f"(channels: {listed})")
+    return names.index(name)
+
+
+def _hdu(hdul, extname, source):
+    try:
+        return hdul[extname]
+    except KeyError:
+        raise MapsFormatError(f"{source}: missing extension {extname}") from None
+
+
+def _companion(hdul, data_hdu, key, suffix, source):
+    """The mask (QUALDATA) or inverse-variance (ERRDATA) extension of a data extension."""
+    name = data_hdu.header.get(key)
+    name = str(name).strip() if name else f"{data_hdu.name}_{suffix}"
+    return _hdu(hdul, name, source)
+
+
+def _unit(header, default, extname):
+    bunit = str(header.get("BUNIT", "")).strip()
+    if not bunit:
+        return default
+    try:
+        return u.Unit(bunit)
+    except ValueError:
+        raise MapsFormatError(f"extension {extname} has an unreadable BUNIT {bunit!r}") from None
+
+
+def _plane(hdu, index, shape, source):
+    """One 2-D plane of a data extension, checked against the map shape."""
+    data = hdu.data
+    if data is None:
+        raise MapsFormatError(f"{source}: extension {hdu.name} has no data")
+    if index is not None:
+        if data.ndim != 3 or index >= data.shape[0]:
+            raise MapsFormatError(f"{source}: extension {hdu.name} has shape {data.shape}, "
+                                  f"expected a cube with channel {index + 1}")
+        data = data[index]
+    if data.shape != shape:
+        raise MapsFormatError(f"{source}: extension {hdu.name} has map shape {data.shape}, "
+                              f"expected {shape} like {SKYCOO_EXT}")
+    if data.dtype.kind not in "biuf":
+        raise MapsFormatError(f"{source}: extension {hdu.name} holds non-numeric data "
+                              f"({data.dtype})")
+    return np.array(data, dtype=data.dtype.newbyteorder("="))
+
+
+def _read_field(hdul, extname, channel, shape, x, y, binid, name, maskbits, source):
+    hdu = _hdu(hdul, extname, source)
+    index = None if channel is None else _channel_index(hdu.header, channel, extname)
+    vunit = _unit(hdu.header, u.km / u.s, extname)
+    if not vunit.is_equivalent(u.km / u.s):
+        raise MapsFormatError(f"{source}: extension {extname} has unit {vunit}, not a velocity")
+    velocity = _plane(hdu, index, shape, source).astype(np.float64) * vunit
+    mask_hdu = _companion(hdul, hdu, "QUALDATA", "MASK", source)
+    mask = _plane(mask_hdu, index, shape, source)
+    if mask.dtype.kind not in "iu":
+        raise MapsFormatError(f"{source}: mask extension {mask_hdu.name} is not integer")
+    ivar_hdu = _companion(hdul, hdu, "ERRDATA", "IVAR", source)
+    ivar = _plane(ivar_hdu, index, shape, source).astype(np.float64) / vunit**2
+    return VelocityField(
+        x, y, velocity, ivar=ivar, mask=mask, maskbits=maskbits, binid=binid, name=name,
+        meta={"extension": extname, "channel": channel},
+    )
+
+
+def _open(path):
+    """Open a MAPS file, turning the many ways a file can be broken into one error type."""
+    source = os.fspath(path)
+    if not os.path.exists(source):
+        raise FileNotFoundError(f"MAPS file not found: {source}")
+    if os.path.isdir(source):
+        raise MapsFormatError(f"{source} is a directory, not a MAPS file")
+    if os.path.getsize(source) == 0:
+        raise MapsFormatError(f"{source} is empty")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            hdul = fits.open(source, memmap=False, lazy_load_hdus=False)
+            # Touch every data block now so truncation shows up here, not later.
+            for hdu in hdul:
+                hdu.data  # noqa: B018
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError, TypeError) as exc:
+        if isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)) or "gzip" in str(exc).lower():
+            raise MapsFormatError(f"{source} is a truncated or corrupt gzip file ({exc})") from exc
+        raise MapsFormatError(f"{source} is not a readable FITS file ({exc})") from exc
+    for warning in caught:
+        text = str(warning.message)
+        if "truncated" in text.lower() or "corrupt" in text.lower():
+            hdul.close()
+            raise MapsFormatError(f"{source} is truncated or corrupt ({text})")
+    return hdul, source
+
+
+def read_maps(path, *, line=HALPHA_CHANNEL, maskbits=None):
+    """Read the stellar and gas velocity fields of a DAP MAPS file.
+
+    Works with the DR15-era and DR17 data models: the emission-line channel
+    is looked up by name (header keys ``C<n>``), and the mask and
+    inverse-variance companions of each velocity extension through its
+    ``QUALDATA`` and ``ERRDATA`` header keys.
+
+    Parameters
+    ----------
+    path : str, path-like or `~astropy.io.fits.HDUList`
+        A ``manga-<plate>-<ifu>-MAPS-<DAPTYPE>.fits[.gz]`` file, or an open
+        HDU list.
+    line : str, optional
+        Emission-line channel of ``EMLINE_GVEL`` for the gas field
+        (default ``'Ha-6564'``, H-alpha).
+    maskbits : {'any', 'donotuse'} or int, optional
+        Which DAP mask bits make a spaxel unusable; default ``conf.maskbits``.
+
+    Returns
+    -------
+    `~kinmisalign.MapsData`
+        ``stellar`` and ``gas`` `~kinmisalign.VelocityField` maps (velocity
+        in km/s, inverse variance, mask bits, bin indices and sky-right
+        offsets from ``SPX_SKYCOO``) and ``meta`` with PLATEIFU, MANGAID,
+        DAPTYPE, versions and the photometric ellipse (ECOOPA, ECOOELL).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    `~kinmisalign.MapsFormatError`
+        When the file is not a readable FITS file, is truncated, or lacks an
+        extension, a channel or a shape that the data model requires.
+    """
+    if isinstance(path, fits.HDUList):
+        hdul, source, close = path, getattr(path, "filename", lambda: None)() or "HDUList", False
+    else:
+        hdul, source = _open(path)
+        close = True
+    try:
+        return _read_hdul(hdul, source, line, maskbits)
+    finally:
+        if close:
+            hdul.close()
+
+
+def _read_hdul(hdul, source, line, maskbits):
+    header = hdul[0].header
+    skycoo_hdu = _hdu(hdul, SKYCOO_EXT, source)
+    skycoo = skycoo_hdu.data
+    if skycoo is None or skycoo.ndim != 3 or skycoo.shape[0] != 2:
+        shape = None if skycoo is None else skycoo.shape
+        raise MapsFormatError(f"{source}: {SKYCOO_EXT} must be a 2-channel map, not {shape}")
+    shape = skycoo.shape[1:]
+    xunit = _unit(skycoo_hdu.header, u.arcsec, SKYCOO_EXT)
+    x = np.asarray(skycoo[0], dtype=np.float64) * xunit
+    y = np.asarray(skycoo[1], dtype=np.float64) * xunit
+
+    binids = {"stellar": None, "gas": None}
+    if BINID_EXT in hdul:
+        binid_hdu = hdul[BINID_EXT]
+        names = channel_names(binid_hdu.header)
+        for key, wanted in _BINID_CHANNELS.items():
+            if wanted in names:
+                binids[key] = _plane(binid_hdu, names.index(wanted), shape, source)
+
+    stellar = _read_field(hdul, STELLAR_VEL_EXT, None, shape, x, y, binids["stellar"],
+                          "stellar", maskbits, source)
+    gas = _read_field(hdul, GAS_VEL_EXT, line, shape, x, y, binids["gas"], "gas", maskbits,
+                      source)
+
+    meta = {}
+    for key in _META_KEYS:
+        if key in header:
+            value = header[key]
+            meta[key] = value.strip() if isinstance(value, str) else value
+    meta["LINE"] = line
+    return MapsData(stellar, gas, meta=meta, header=header.copy(), path=source)

@@ -1,0 +1,234 @@
+"""Tests of read_maps on the real DR15-era file and on broken files."""
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.io import fits
+
+from kinmisalign import MapsFormatError, VelocityField, read_maps
+from kinmisalign.maps import channel_names
+
+
+@pytest.fixture(scope="module")
+def real(real_maps_path):
+    return read_maps(real_maps_path)
+
+
+def _rewrite(src, dst, edit):
+    """Copy a MAPS file through ``edit(hdul)`` (which may return a new HDUList)."""
+    with fits.open(src) as hdul:
+        hdul = fits.HDUList([h.copy() for h in hdul])
+    hdul = edit(hdul) or hdul
+    hdul.writeto(dst)
+    return dst
+
+
+class TestRealFile:
+    def test_metadata(self, real):
+        assert real.plateifu == "7815-3702"
+        assert real.meta["MANGAID"] == "1-113540"
+        assert real.meta["DAPTYPE"] == "HYB10-GAU-MILESHC"
+        assert real.meta["VERSDRP3"] == "v2_4_3"
+        assert real.meta["VERSDAP"] == "2.2.3dev"
+        assert real.meta["ECOOPA"] == pytest.approx(163.245)
+
+    def test_counts_and_units(self, real):
+        # Numbers from the data README: 773 stellar, 769 H-alpha unmasked spaxels.
+        assert real.stellar.n_good == 773
+        assert real.gas.n_good == 769
+        assert real.stellar.shape == real.gas.shape == (42, 42)
+        assert real.stellar.velocity.unit == u.km / u.s
+        assert real.gas.ivar.unit == u.s**2 / u.km**2
+        assert real.stellar.x.unit == u.arcsec
+        # 497 Voronoi bins in the stellar continua (BINID -1 outside).
+        assert len(np.unique(real.stellar.binid[real.stellar.binid >= 0])) == 497
+
+    def test_halpha_channel_is_c19(self, real_maps_path, real):
+        with fits.open(real_maps_path) as hdul:
+            assert channel_names(hdul["EMLINE_GVEL"].header)[18] == "Ha-6564"
+            expected = hdul["EMLINE_GVEL"].data[18]
+        np.testing.assert_array_equal(real.gas.velocity.value, expected)
+
+    def test_orientation(self, real):
+        # Column index grows toward West (x decreases), row index toward North.
+        x, y = real.stellar.x.value, real.stellar.y.value
+        assert np.all(np.diff(x, axis=1) < 0)
+        assert np.all(np.diff(y, axis=0) > 0)
+        # The spaxel nearest (0, 0) is the array centre, within 0.02 arcsec.
+        r = np.hypot(x, y)
+        assert r.min() < 0.02
+        assert np.unravel_index(np.argmin(r), r.shape) == (21, 21)
+
+    def test_masked_values_kept(self, real):
+        # The DAP stores 0 outside the footprint; the network input needs those values.
+        bad = ~real.stellar.good
+        assert bad.sum() == 42 * 42 - 773
+        assert np.all(real.stellar.velocity.value[bad] == 0)
+        assert np.abs(real.gas.velocity.value[real.gas.good]).max() < 200
+
+    def test_donotuse_only(self, real_maps_path):
+        maps = read_maps(real_maps_path, maskbits="donotuse")
+        # Every masked spaxel of this file has DONOTUSE set, so the counts agree.
+        assert maps.stellar.n_good == 773
+        lenient = read_maps(real_maps_path, maskbits=1 << 4)  # NOVALUE only
+        assert lenient.stellar.n_good > 773
+
+    def test_other_line(self, real_maps_path):
+        maps = read_maps(real_maps_path, line="OIII-5008")
+        assert maps.gas.meta["channel"] == "OIII-5008"
+        assert maps.meta["LINE"] == "OIII-5008"
+
+    def test_hdulist_input(self, real_maps_path, real):
+        with fits.open(real_maps_path) as hdul:
+            maps = read_maps(hdul)
+        np.testing.assert_array_equal(maps.stellar.velocity, real.stellar.velocity)
+
+    def test_uncompressed(self, real_maps_path, tmp_path, real):
+        dst = tmp_path / "maps.fits"
+        with gzip.open(real_maps_path) as fin, open(dst, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+        maps = read_maps(dst)
+        np.testing.assert_array_equal(maps.gas.velocity, real.gas.velocity)
+
+
+class TestBrokenFiles:
+    def test_missing_file(self, tmp_path):
+        with pytest.raises(FileNotFoundError, match="not found"):
+            read_maps(tmp_path / "nope.fits.gz")
+
+    def test_directory(self, tmp_path):
+        with pytest.raises(MapsFormatError, match="directory"):
+            read_maps(tmp_path)
+
+    def test_empty(self, tmp_path):
+        path = tmp_path / "empty.fits.gz"
+        path.write_bytes(b"")
+        with pytest.raises(MapsFormatError, match="empty"):
+            read_maps(path)
+
+    def test_not_fits(self, tmp_path):
+        path = tmp_path / "text.fits"
+        path.write_text("SIMPLE? no, this is a shopping list\n" * 100)
+        with pytest.raises(MapsFormatError, match="not a readable FITS"):
+            read_maps(path)
+
+    def test_not_gzip(self, tmp_path):
+        path = tmp_path / "junk.fits.gz"
+        path.write_bytes(b"\x1f\x8b\x08" + bytes(range(256)) * 20)
+        with pytest.raises(MapsFormatError, match="gzip|FITS"):
+            read_maps(path)
+
+    def test_truncated_gzip(self, real_maps_path, tmp_path):
+        data = real_maps_path.read_bytes()
+        path = tmp_path / "truncated.fits.gz"
+        path.write_bytes(data[: len(data) // 2])
+        with pytest.raises(MapsFormatError, match="truncated|corrupt"):
+            read_maps(path)
+
+    def test_missing_extension(self, real_maps_path, tmp_path):
+        def drop(hdul):
+            del hdul["STELLAR_VEL"]
+
+        path = _rewrite(real_maps_path, tmp_path / "m.fits", drop)
+        with pytest.raises(MapsFormatError, match="missing extension STELLAR_VEL"):
+            read_maps(path)
+
+    def test_missing_companion(self, real_maps_path, tmp_path):
+        def drop(hdul):
+            del hdul["EMLINE_GVEL_MASK"]
+
+        path = _rewrite(real_maps_path, tmp_path / "m.fits", drop)
+        with pytest.raises(MapsFormatError, match="EMLINE_GVEL_MASK"):
+            read_maps(path)
+
+    def test_no_halpha_channel(self, real_maps_path, tmp_path):
+        def rename(hdul):
+            hdul["EMLINE_GVEL"].header["C19"] = "Xx-6564"
+
+        path = _rewrite(real_maps_path, tmp_path / "m.fits", rename)
+        with pytest.raises(MapsFormatError, match="no channel named 'Ha-6564'.*NII-6585"):
+            read_maps(path)
+
+    def test_wrong_shape(self, real_maps_path, tmp_path):
+        def crop(hdul):
+            hdul["STELLAR_VEL"].data = hdul["STELLAR_VEL"].data[:40, :40]
+
+        path = _rewrite(real_maps_path, tmp_path / "m.fits", crop)
+        with pytest.raises(MapsFormatError, match=r"STELLAR_VEL has map shape \(40, 40\)"):
+            read_maps(path)
+
+    def test_wrong_unit(self, real_maps_path, tmp_path):
+        def unit(hdul):
+            hdul["STELLAR_VEL"].header["BUNIT"] = "erg/s"
+
+        path = _rewrite(real_maps_path, tmp_path / "m.fits", unit)
+        with pytest.raises(MapsFormatError, match="not a velocity"):
+            read_maps(path)
+
+    def test_bad_skycoo(self, real_maps_path, tmp_path):
+        def flat(hdul):
+            hdul["SPX_SKYCOO"].data = hdul["SPX_SKYCOO"].data[0]
+
+        path = _rewrite(real_maps_path, tmp_path / "m.fits", flat)
+        with pytest.raises(MapsFormatError, match="SPX_SKYCOO must be a 2-channel map"):
+            read_maps(path)
+
+
+class TestFromArray:
+    def test_orientation_and_centre(self):
+        v = np.arange(20.0).reshape(4, 5) * u.km / u.s
+        field = VelocityField.from_array(v, pixscale=0.5 * u.arcsec)
+        # East at column 0: x decreases with column; centre at the array centre.
+        assert field.x[0, 0] == 1.0 * u.arcsec
+        assert field.x[0, -1] == -1.0 * u.arcsec
+        assert field.y[0, 0] == -0.75 * u.arcsec
+        assert field.y[-1, 0] == 0.75 * u.arcsec
+        assert field.is_map and field.n_good == 20
+
+    def test_masks(self):
+        v = np.ones((3, 3)) * u.km / u.s
+        v[0, 0] = np.nan
+        mask = np.zeros((3, 3), bool)
+        mask[1, 1] = True
+        field = VelocityField.from_array(v, mask=mask)
+        assert field.n_good == 7
+        assert not field.good[0, 0] and not field.good[1, 1]
+
+    def test_needs_units(self):
+        with pytest.raises(TypeError, match="velocity must be an astropy Quantity"):
+            VelocityField.from_array(np.ones((3, 3)))
+        with pytest.raises(u.UnitConversionError, match="velocity units"):
+            VelocityField.from_array(np.ones((3, 3)) * u.m)
+
+    def test_needs_2d(self):
+        with pytest.raises(ValueError, match="2-D map"):
+            VelocityField.from_array(np.ones(5) * u.km / u.s)
+
+    def test_shape_mismatch(self):
+        with pytest.raises(ValueError, match="mask has shape"):
+            VelocityField.from_array(np.ones((3, 3)) * u.km / u.s, mask=np.zeros((2, 3), int))
+        with pytest.raises(ValueError, match="ivar has shape"):
+            VelocityField.from_array(np.ones((3, 3)) * u.km / u.s,
+                                     ivar=np.ones((3, 2)) * u.s**2 / u.km**2)
+
+    def test_wrong_dtype(self):
+        with pytest.raises(TypeError, match="mask must be numeric"):
+            VelocityField.from_array(np.ones((2, 2)) * u.km / u.s, mask=np.array([["a", "b"]] * 2))
+
+    def test_bad_pixscale(self):
+        with pytest.raises(ValueError, match="pixscale"):
+            VelocityField.from_array(np.ones((2, 2)) * u.km / u.s, pixscale=-1 * u.arcsec)
+
+    def test_from_points(self):
+        x = np.array([0.0, 1.0, 2.0]) * u.arcsec
+        field = VelocityField.from_points(x, x, [1, 2, 3] * u.km / u.s)
+        assert not field.is_map
+        with pytest.raises(ValueError, match="1-D"):
+            VelocityField.from_points(x[:, None], x, [1, 2, 3] * u.km / u.s)
+
+    def test_bad_maskbits(self):
+        with pytest.raises(ValueError, match="maskbits"):
+            VelocityField.from_array(np.ones((2, 2)) * u.km / u.s, maskbits="sometimes")
