@@ -9,6 +9,7 @@ from .config import conf
 from .exceptions import KinmisalignError, MapsFormatError, NotEnoughPointsError
 from .fields import MapsData, VelocityField
 from .maps import read_maps
+from .plotting import plot_misalignment_histogram, plot_velocity_fields
 
 __all__ = [
     "__version__",
@@ -19,4 +20,6 @@ __all__ = [
     "MapsData",
     "VelocityField",
     "read_maps",
+    "plot_velocity_fields",
+    "plot_misalignment_histogram",
 ]
