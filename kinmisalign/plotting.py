@@ -172,8 +172,10 @@ def plot_velocity_fields(stellar, gas=None, stellar_fit=None, gas_fit=None, *, t
         Figure title, e.g. the plate-IFU. Defaults to the ``PLATEIFU`` entry
         of the stellar field's ``meta``, if any.
     figure : `~matplotlib.figure.Figure`, optional
-        Figure to draw into; it is cleared first. By default a new one is
-        made (without pyplot, so it is not shown or kept by any GUI).
+        Figure to draw into; it is cleared first (and given the constrained
+        layout engine if it has none). By default a new one is made without
+        pyplot, so it is not shown or kept by any GUI; pass
+        ``figure=plt.figure()`` to get one that pyplot manages.
     vlim : `~astropy.units.Quantity` or float, optional
         Half-range of the colour scale around the systemic velocity (km/s
         when a plain number), the same for both panels. By default each
@@ -191,6 +193,9 @@ def plot_velocity_fields(stellar, gas=None, stellar_fit=None, gas_fit=None, *, t
         figure = Figure(figsize=(10.5, 4.8), layout="constrained")
     else:
         figure.clear()
+        if figure.get_layout_engine() is None:
+            # colour bars and the outside legend need room made for them
+            figure.set_layout_engine("constrained")
     axes_width_pt = figure.get_figwidth() * 72 / 2 * 0.7
 
     axs = figure.subplots(1, 2)
