@@ -1,0 +1,64 @@
+"""Sphinx configuration of the kinmisalign documentation."""
+
+import datetime
+import os
+
+try:
+    from sphinx_astropy.conf.v2 import *  # noqa: F403  (the astropy-wide defaults)
+except ImportError:
+    raise ImportError(
+        "building the documentation needs sphinx-astropy: pip install 'kinmisalign[docs]'"
+    ) from None
+
+import kinmisalign
+
+# -- Project ---------------------------------------------------------------------------------
+project = "kinmisalign"
+author = "kinmisalign developers"
+copyright = f"{datetime.date.today().year}, {author}"
+
+release = kinmisalign.__version__
+# The short X.Y version shown in the page header.
+version = ".".join(release.split(".")[:2])
+
+# -- General ---------------------------------------------------------------------------------
+exclude_patterns.extend(["_templates", "_build", "Thumbs.db", ".DS_Store"])  # noqa: F405
+rst_epilog += """
+.. |PA| replace:: position angle
+"""  # noqa: F405
+
+# Unresolved references are not errors: without network access the external
+# inventories are missing and every astropy/numpy link would fail.
+nitpicky = False
+
+# Offline builds (tox build_docs, CI) set KINMISALIGN_NO_INTERSPHINX=1: with
+# -W, a failed inventory download would otherwise fail the build.
+if os.environ.get("KINMISALIGN_NO_INTERSPHINX", "") not in ("", "0"):
+    intersphinx_mapping = {}
+else:
+    intersphinx_mapping.update(  # noqa: F405
+        {
+            "astropy": ("https://docs.astropy.org/en/stable/", None),
+            "matplotlib": ("https://matplotlib.org/stable/", None),
+        }
+    )
+
+# automodapi: one page per public name, under docs/api/ (generated, not committed).
+automodapi_toctreedirnm = "api"
+automodsumm_inherited_members = False
+
+# The matplotlib plot directive: draw the figures at build time, PNG only.
+plot_formats = [("png", 100)]
+plot_html_show_formats = False
+plot_html_show_source_link = False
+plot_include_source = True
+plot_rcparams = {"figure.dpi": 100}
+
+# -- HTML ------------------------------------------------------------------------------------
+html_title = f"{project} v{release}"
+htmlhelp_basename = f"{project}doc"
+html_theme_options.update(  # noqa: F405
+    {
+        "github_url": "https://github.com/kinmisalign/kinmisalign",
+    }
+)
