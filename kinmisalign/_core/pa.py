@@ -1,0 +1,156 @@
+"""Array-level angle conventions for kinematic position angles (degrees, no units).
+
+The package convention (SPEC section 3): PA is measured East of North, from +y
+(North) toward +x (East) in the sky-right frame of ``SPX_SKYCOO``, to the
+receding side of the velocity field, in [0, 360).
+"""
+
+import numpy as np
+
+__all__ = [
+    "wrap_angle",
+    "axis_angle",
+    "to_ccw_from_y_frame",
+    "receding_side_pa",
+    "delta_pa",
+    "MISALIGNMENT_CLASSES",
+    "classify_delta_pa",
+]
+
+
+def wrap_angle(angle, period=360.0):
+    """Wrap angles into [0, period).
+
+    Parameters
+    ----------
+    angle : float or ndarray
+        Angles in degrees (NaN stays NaN).
+    period : float, optional
+        The period, 360 for a direction, 180 for an axis.
+
+    Returns
+    -------
+    float or ndarray
+    """
+    wrapped = np.mod(angle, period)
+    # np.mod of a tiny negative number rounds to exactly ``period``.
+    return np.where(wrapped >= period, wrapped - period, wrapped)[()]
+
+
+def axis_angle(angle):
+    """An axis orientation (modulo 180 degrees) in [0, 180).
+
+    Parameters
+    ----------
+    angle : float or ndarray
+        Angles in degrees.
+
+    Returns
+    -------
+    float or ndarray
+    """
+    return wrap_angle(angle, 180.0)
+
+
+def to_ccw_from_y_frame(x, y):
+    """Coordinates for a routine measuring angles counter-clockwise from +y.
+
+    Such a routine (pafit) turns from +y toward -x of the frame it is given.
+    Our PA turns from North (+y) toward East (+x), so the frame handed over
+    has its x axis reversed (pointing West): then its angles are ours.
+
+    Parameters
+    ----------
+    x, y : ndarray
+        Offsets, ``x`` toward East, ``y`` toward North.
+
+    Returns
+    -------
+    x, y : ndarray
+        ``(-x, y)``.
+    """
+    return -np.asarray(x), np.asarray(y)
+
+
+def receding_side_pa(x, y, velocity, axis_pa):
+    """Orient a kinematic axis toward the receding side of the field.
+
+    The points are split by the minor axis (perpendicular to ``axis_pa``);
+    the side with the larger median velocity is the receding one (the method
+    of Duckworth et al. 2020).
+
+    Parameters
+    ----------
+    x, y : ndarray
+        Offsets, ``x`` toward East, ``y`` toward North.
+    velocity : ndarray
+        Line-of-sight velocities.
+    axis_pa : float
+        Orientation of the kinematic major axis, degrees East of North
+        (only defined modulo 180).
+
+    Returns
+    -------
+    pa : float
+        ``axis_pa`` or ``axis_pa + 180``, whichever points to the receding
+        side, in [0, 360).
+    contrast : float
+        Median velocity of the receding side minus that of the approaching
+        side (>= 0; 0 when the sense of rotation is undetermined).
+    """
+    theta = np.radians(axis_pa)
+    # Distance along the major axis, positive on the side ``axis_pa`` points to.
+    along = np.asarray(x) * np.sin(theta) + np.asarray(y) * np.cos(theta)
+    velocity = np.asarray(velocity)
+    ahead = velocity[along > 0]
+    behind = velocity[along < 0]
+    if ahead.size == 0 or behind.size == 0:
+        return float(wrap_angle(axis_pa)), 0.0
+    diff = float(np.median(ahead) - np.median(behind))
+    pa = axis_pa if diff >= 0 else axis_pa + 180.0
+    return float(wrap_angle(pa)), abs(diff)
+
+
+def delta_pa(pa1, pa2):
+    """Misalignment between two position angles, in [0, 180] degrees.
+
+    ``min(|pa1 - pa2|, 360 - |pa1 - pa2|)`` with the difference first reduced
+    modulo 360, so inputs outside [0, 360) are fine. NaN in, NaN out.
+
+    Parameters
+    ----------
+    pa1, pa2 : float or ndarray
+        Position angles in degrees.
+
+    Returns
+    -------
+    float or ndarray
+    """
+    diff = wrap_angle(np.asarray(pa1, dtype=float) - np.asarray(pa2, dtype=float))
+    return np.minimum(diff, 360.0 - diff)[()]
+
+
+# Literature classes of Delta PA (degrees): aligned < 30 <= misaligned < 150 <= counter-rotating.
+MISALIGNMENT_CLASSES = (("aligned", 0.0, 30.0), ("misaligned", 30.0, 150.0),
+                        ("counter-rotating", 150.0, np.inf))
+
+
+def classify_delta_pa(dpa):
+    """Name the misalignment class of Delta PA values.
+
+    Parameters
+    ----------
+    dpa : float or ndarray
+        Misalignments in degrees, in [0, 180].
+
+    Returns
+    -------
+    ndarray of str
+        ``'aligned'`` (< 30), ``'misaligned'`` (30 to < 150) or
+        ``'counter-rotating'`` (>= 150); ``''`` where ``dpa`` is NaN.
+    """
+    dpa = np.asarray(dpa, dtype=float)
+    out = np.full(dpa.shape, "", dtype="<U16")
+    for name, low, high in MISALIGNMENT_CLASSES:
+        out[(dpa >= low) & (dpa < high)] = name
+    return out
