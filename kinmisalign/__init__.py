@@ -5,10 +5,12 @@ try:
 except ImportError:  # running from a source tree without an install
     __version__ = "0.0.0"
 
+from .cleaning import clean_velocity_field
 from .config import conf
 from .exceptions import KinmisalignError, MapsFormatError, NotEnoughPointsError
 from .fields import MapsData, VelocityField
 from .maps import read_maps
+from .pa import PAFit, fit_pa, misalignment
 from .plotting import plot_misalignment_histogram, plot_velocity_fields
 
 __all__ = [
@@ -19,6 +21,10 @@ __all__ = [
     "NotEnoughPointsError",
     "MapsData",
     "VelocityField",
+    "clean_velocity_field",
+    "fit_pa",
+    "PAFit",
+    "misalignment",
     "read_maps",
     "plot_velocity_fields",
     "plot_misalignment_histogram",

@@ -1,0 +1,366 @@
+"""Global kinematic position angles and star-gas misalignment (SPEC sections 3 and 4).
+
+Convention: a position angle (PA) is measured East of North (from +y toward
++x in the sky-right frame of ``SPX_SKYCOO``) to the receding side of the
+velocity field, in [0, 360) degrees. Errors are 1-sigma.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from astropy import units as u
+from astropy.utils.masked import Masked
+
+from ._core.pa import (
+    axis_angle,
+    classify_delta_pa,
+    delta_pa,
+    receding_side_pa,
+    to_ccw_from_y_frame,
+)
+from .config import conf
+from .exceptions import NotEnoughPointsError
+from .fields import VelocityField
+
+__all__ = ["PAFit", "fit_pa", "misalignment", "misalignment_class", "ENGINES"]
+
+
+@dataclass(frozen=True)
+class PAFit:
+    """Result of a global kinematic position-angle fit.
+
+    Attributes
+    ----------
+    pa : `~astropy.units.Quantity`
+        Kinematic PA in degrees East of North, toward the receding side,
+        in [0, 360).
+    pa_err : `~astropy.units.Quantity`
+        Its 1-sigma error in degrees (for the ``'pafit'`` method: a third of
+        the 3-sigma error that pafit reports).
+    vsys : `~astropy.units.Quantity`
+        Systemic velocity in km/s: the median velocity subtracted before the
+        fit plus the correction found by the fit.
+    npoints : int
+        Number of points used in the fit.
+    method : str
+        The engine used.
+    """
+
+    pa: u.Quantity
+    pa_err: u.Quantity
+    vsys: u.Quantity
+    npoints: int
+    method: str
+
+    def __repr__(self):
+        return (f"PAFit(pa={self.pa.to_value(u.deg):.2f} deg, "
+                f"pa_err={self.pa_err.to_value(u.deg):.2f} deg, "
+                f"vsys={self.vsys.to_value(u.km / u.s):.2f} km/s, npoints={self.npoints}, "
+                f"method={self.method!r})")
+
+
+# -- engines --------------------------------------------------------------------------------------
+# An engine takes plain arrays -- x toward East and y toward North (arcsec), velocities with
+# an estimate of the systemic velocity already subtracted (km/s), dvel (km/s, scalar or one
+# per point) and the number of trial angles -- and returns the major-axis orientation in
+# degrees East of North (modulo 180, sense unknown), its 1-sigma error in degrees and a
+# correction to the systemic velocity in km/s.
+
+def _engine_pafit(x, y, velocity, dvel, nsteps):
+    """Kinematic axis from `pafit.fit_kinematic_pa` (Krajnovic et al. 2006, appendix C)."""
+    # Imported here: pafit pulls in matplotlib, which would slow down ``import kinmisalign``.
+    from pafit.fit_kinematic_pa import fit_kinematic_pa
+    from scipy.spatial import QhullError
+
+    px, py = to_ccw_from_y_frame(x, y)
+    try:
+        angle, err3, dv = fit_kinematic_pa(px, py, velocity, nsteps=nsteps, dvel=dvel,
+                                           plot=False, quiet=True)
+    except QhullError as exc:
+        raise ValueError(
+            "the points cannot be triangulated (they are collinear or coincident), "
+            "so no position angle can be fitted"
+        ) from exc
+    return float(axis_angle(angle)), float(err3) / 3.0, float(dv)
+
+
+ENGINES = {"pafit": _engine_pafit}
+"""Position-angle engines by name; see the comment above `_engine_pafit` for the contract."""
+
+
+# -- input handling -------------------------------------------------------------------------------
+
+def _split_mask(value):
+    """Split a possibly masked value into (data, mask or None)."""
+    if isinstance(value, Masked):
+        return value.unmasked, np.asarray(value.mask)
+    if isinstance(value, np.ma.MaskedArray):
+        return np.ma.getdata(value), np.ma.getmaskarray(value)
+    return value, None
+
+
+def _values(value, unit, name, physical_type):
+    """Plain float values of a Quantity in ``unit`` and its mask (or None)."""
+    data, mask = _split_mask(value)
+    if not isinstance(data, u.Quantity):
+        raise TypeError(
+            f"{name} must be an astropy Quantity with {physical_type} units (e.g. {unit}), "
+            f"not {type(value).__name__}; multiply by a unit, e.g. {name} * u.{unit}"
+        )
+    try:
+        values = data.to_value(unit).astype(float, copy=False)
+    except u.UnitConversionError:
+        raise u.UnitConversionError(
+            f"{name} must have {physical_type} units (e.g. {unit}), not {data.unit}"
+        ) from None
+    return values, mask
+
+
+def _point_arrays(field_or_x, y, velocity, ivar, dvel, use_ivar):
+    """The usable points: x, y, velocity, dvel (arrays, or scalar dvel)."""
+    if isinstance(field_or_x, VelocityField):
+        if y is not None or velocity is not None:
+            raise TypeError("give either a VelocityField or x, y and velocity, not both")
+        field = field_or_x
+        if ivar is not None:
+            raise TypeError("ivar is taken from the VelocityField; do not pass it as well")
+        ivar = field.ivar
+        # Only the spaxels the field considers usable (mask bits, cleaning).
+        select = np.array(field.good, dtype=bool)
+        x, y, velocity = field.x, field.y, field.velocity
+        if use_ivar and ivar is None:
+            raise ValueError("use_ivar=True but the field has no inverse variance (ivar)")
+    else:
+        if y is None or velocity is None:
+            raise TypeError("fit_pa needs a VelocityField, or x, y and velocity Quantities")
+        x = field_or_x
+        select = None
+        if use_ivar and ivar is None:
+            raise ValueError("use_ivar=True needs ivar= (inverse variance of the velocities)")
+
+    xv, xmask = _values(x, u.arcsec, "x", "angle")
+    yv, ymask = _values(y, u.arcsec, "y", "angle")
+    vv, vmask = _values(velocity, u.km / u.s, "velocity", "velocity")
+    shape = vv.shape
+    for label, arr in (("x", xv), ("y", yv)):
+        if arr.shape != shape:
+            raise ValueError(f"{label} has shape {arr.shape} but velocity has shape {shape}")
+
+    usable = np.isfinite(xv) & np.isfinite(yv) & np.isfinite(vv)
+    if select is not None:
+        usable &= select
+    for mask in (xmask, ymask, vmask):
+        if mask is not None:
+            usable &= ~mask
+
+    if use_ivar:
+        iv, imask = _values(ivar, u.s**2 / u.km**2, "ivar", "inverse-variance")
+        if iv.shape != shape:
+            raise ValueError(f"ivar has shape {iv.shape} but velocity has shape {shape}")
+        # No information (ivar <= 0) or masked: the point cannot be weighted, drop it.
+        usable &= np.isfinite(iv) & (iv > 0)
+        if imask is not None:
+            usable &= ~imask
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dv = 1.0 / np.sqrt(iv)
+    else:
+        dv, dmask = _values(dvel, u.km / u.s, "dvel", "velocity")
+        if dv.ndim == 0:
+            if not (np.isfinite(dv) and dv > 0):
+                raise ValueError(f"dvel must be positive and finite, not {dvel}")
+            if dmask is not None and dmask:
+                raise ValueError("dvel is masked")
+        else:
+            if dv.shape != shape:
+                raise ValueError(f"dvel has shape {dv.shape} but velocity has shape {shape}")
+            usable &= np.isfinite(dv) & (dv > 0)
+            if dmask is not None:
+                usable &= ~dmask
+
+    xv, yv, vv = xv[usable], yv[usable], vv[usable]
+    dv = dv[usable] if np.ndim(dv) else float(dv)
+    return xv, yv, vv, dv, int(usable.size)
+
+
+def fit_pa(field_or_x, y=None, velocity=None, *, ivar=None, dvel=10 * u.km / u.s,
+           use_ivar=False, nsteps=361, min_points=None, method="pafit"):
+    """Fit the global kinematic position angle of a velocity field.
+
+    The velocity field is symmetrised about trial axes (Krajnovic et al.
+    2006, appendix C) with `pafit.fit_kinematic_pa`; the sense of rotation
+    is then found by comparing the median velocities on either side of the
+    minor axis (Duckworth et al. 2020).
+
+    Parameters
+    ----------
+    field_or_x : `~kinmisalign.VelocityField` or `~astropy.units.Quantity`
+        A velocity field (its usable spaxels, ``field.good``, are fitted), or
+        the x offsets (toward East, angle units) of a point list.
+    y : `~astropy.units.Quantity`, optional
+        Offsets toward North (angle units), with ``x``.
+    velocity : `~astropy.units.Quantity`, optional
+        Line-of-sight velocities (velocity units), with ``x``.
+    ivar : `~astropy.units.Quantity`, optional
+        Inverse variance of the velocities ((km/s)**-2) for point lists with
+        ``use_ivar=True``; a field brings its own.
+    dvel : `~astropy.units.Quantity`, optional
+        Velocity uncertainty used in the chi-square: a scalar (default
+        10 km/s, as Duckworth et al. 2020) or one per point.
+    use_ivar : bool, optional
+        Use ``1 / sqrt(ivar)`` as per-point uncertainty instead of ``dvel``;
+        points with ``ivar <= 0`` are dropped.
+    nsteps : int, optional
+        Number of trial angles from 0 to 180 degrees (default 361: 0.5-degree
+        steps).
+    min_points : int, optional
+        Minimum number of usable points; default ``conf.min_points`` (20).
+    method : str, optional
+        The engine; only ``'pafit'`` for now.
+
+    Returns
+    -------
+    `PAFit`
+
+    Raises
+    ------
+    TypeError
+        If coordinates or velocities are not Quantities.
+    ValueError
+        If shapes disagree, the usable velocities are all equal (no rotation
+        to measure) or the points are collinear.
+    `~kinmisalign.NotEnoughPointsError`
+        If fewer than ``min_points`` points are usable.
+
+    Notes
+    -----
+    Masked elements (numpy masked arrays or `astropy.utils.masked` Quantities)
+    and non-finite coordinates or velocities are dropped before the fit:
+    pafit itself ignores masks and silently returns 0 degrees on NaN.
+    """
+    if method not in ENGINES:
+        raise ValueError(f"unknown method {method!r}; available: {', '.join(sorted(ENGINES))}")
+    if min_points is None:
+        min_points = conf.min_points
+    if int(min_points) != min_points or min_points < 3:
+        raise ValueError(f"min_points must be an integer >= 3, not {min_points}")
+    if int(nsteps) != nsteps or nsteps < 2:
+        raise ValueError(f"nsteps must be an integer >= 2, not {nsteps}")
+
+    x, y, v, dv, n_total = _point_arrays(field_or_x, y, velocity, ivar, dvel, use_ivar)
+    npoints = int(v.size)
+    if npoints < min_points:
+        raise NotEnoughPointsError(
+            f"only {npoints} usable point(s) of {n_total} (after dropping masked and non-finite "
+            f"values), at least min_points={min_points} are needed for a position-angle fit"
+        )
+    if np.ptp(v) == 0:
+        raise ValueError(
+            f"all {npoints} usable velocities equal {v[0]:g} km/s: a constant field has no "
+            "rotation, so no position angle can be fitted"
+        )
+
+    v0 = float(np.median(v))
+    axis, err, dv_sys = ENGINES[method](x, y, v - v0, dv, int(nsteps))
+    vsys = v0 + dv_sys
+    pa, _ = receding_side_pa(x, y, v - vsys, axis)
+    return PAFit(pa=pa * u.deg, pa_err=err * u.deg, vsys=vsys * (u.km / u.s),
+                 npoints=npoints, method=method)
+
+
+# -- misalignment ---------------------------------------------------------------------------------
+
+def _angle_input(value, name):
+    """Degrees and mask (or None) of an angle Quantity, possibly masked."""
+    return _values(value, u.deg, name, "angle")
+
+
+def misalignment(pa1, pa2, err1=None, err2=None):
+    """Misalignment between two kinematic position angles.
+
+    ``dPA = min(|PA1 - PA2|, 360 deg - |PA1 - PA2|)``, in [0, 180] degrees,
+    element-wise over (broadcast) arrays.
+
+    Parameters
+    ----------
+    pa1, pa2 : `~astropy.units.Quantity` or `PAFit`
+        Position angles (e.g. stellar and gas). A `PAFit` gives its ``pa``
+        and, when the other side has an error too, its ``pa_err``.
+    err1, err2 : `~astropy.units.Quantity`, optional
+        1-sigma errors of ``pa1`` and ``pa2``; give both or neither.
+
+    Returns
+    -------
+    dpa : `~astropy.units.Quantity`
+        The misalignment in degrees.
+    dpa_err : `~astropy.units.Quantity`
+        Only when both errors are known: the two errors added in quadrature.
+
+    Notes
+    -----
+    Missing values: a NaN input gives NaN. If any input is a masked Quantity
+    (`astropy.utils.masked.Masked`, or a numpy masked array of a Quantity),
+    the outputs are `~astropy.utils.masked.Masked` Quantities, masked where
+    any input is masked or NaN; they become masked columns in an
+    `~astropy.table.QTable`. Otherwise plain Quantities with NaN are
+    returned.
+    """
+    if (err1 is None) != (err2 is None):
+        raise ValueError("give both errors (err1 and err2) or neither")
+    if isinstance(pa1, PAFit) and isinstance(pa2, PAFit) and err1 is None:
+        err1, err2 = pa1.pa_err, pa2.pa_err
+    pa1 = pa1.pa if isinstance(pa1, PAFit) else pa1
+    pa2 = pa2.pa if isinstance(pa2, PAFit) else pa2
+
+    a1, m1 = _angle_input(pa1, "pa1")
+    a2, m2 = _angle_input(pa2, "pa2")
+    arrays, masks = [a1, a2], [m1, m2]
+    if err1 is not None:
+        e1, me1 = _angle_input(err1, "err1")
+        e2, me2 = _angle_input(err2, "err2")
+        arrays += [e1, e2]
+        masks += [me1, me2]
+    try:
+        shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
+    except ValueError:
+        shapes = ", ".join(str(np.shape(a)) for a in arrays)
+        raise ValueError(f"position angles and errors have incompatible shapes: {shapes}") from None
+
+    dpa = np.array(np.broadcast_to(delta_pa(a1, a2), shape))
+    missing = np.isnan(dpa)
+    results = [dpa]
+    if err1 is not None:
+        err = np.array(np.broadcast_to(np.hypot(e1, e2), shape))
+        # An error without a value means nothing: missing wherever the value is.
+        err[missing] = np.nan
+        missing |= np.isnan(err)
+        results.append(err)
+
+    if all(m is None for m in masks):
+        outputs = [r[()] * u.deg for r in results]
+    else:
+        for m in masks:
+            if m is not None:
+                missing |= m
+        outputs = [Masked(r * u.deg, mask=missing.copy()) for r in results]
+    return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+
+def misalignment_class(dpa):
+    """Literature class of misalignments.
+
+    Parameters
+    ----------
+    dpa : `~astropy.units.Quantity`
+        Misalignments in [0, 180] degrees (e.g. from `misalignment`).
+
+    Returns
+    -------
+    ndarray of str
+        ``'aligned'`` (dPA < 30 deg), ``'misaligned'`` (30 to < 150 deg) or
+        ``'counter-rotating'`` (>= 150 deg); ``''`` where dPA is NaN or masked.
+    """
+    values, mask = _angle_input(dpa, "dpa")
+    out = classify_delta_pa(values)
+    if mask is not None:
+        out[np.broadcast_to(mask, out.shape)] = ""
+    return out
