@@ -16,6 +16,8 @@ __all__ = [
     "EMLINE_CHANNELS",
     "LAYOUTS",
     "SPAXEL_SIZE_ARCSEC",
+    "BINID_CHANNELS",
+    "MAPS_EXTENSIONS",
     "maskbits_value",
 ]
 
@@ -78,6 +80,48 @@ LAYOUTS = {
         "versdrp3": "v3_1_1",
         "versdap": "3.1.0",
     },
+}
+
+# Channels of the BINID extension (the same in both layouts).
+BINID_CHANNELS = [
+    "Binned spectra", "Stellar continua", "Em. line moments", "Em. line models",
+    "Spectral indices",
+]
+
+# The image extensions of a MAPS file, in file order, per layout (the primary
+# HDU comes first). DR15: DAP 2.2; DR17: DAP 3.1, which adds figures of merit,
+# Gaussian amplitudes, equivalent-width continua and the BF/WGT spectral indices.
+_EMLINE_DR15 = [
+    f"EMLINE_{q}{s}" for q in ("SFLUX", "SEW", "GFLUX", "GEW", "GVEL", "GSIGMA")
+    for s in ("", "_IVAR", "_MASK")
+] + ["EMLINE_INSTSIGMA", "EMLINE_TPLSIGMA"]
+_EMLINE_DR17 = [
+    "EMLINE_SFLUX", "EMLINE_SFLUX_IVAR", "EMLINE_SFLUX_MASK",
+    "EMLINE_SEW", "EMLINE_SEW_CNT", "EMLINE_SEW_IVAR", "EMLINE_SEW_MASK",
+    "EMLINE_GFLUX", "EMLINE_GFLUX_IVAR", "EMLINE_GFLUX_MASK",
+    "EMLINE_GEW", "EMLINE_GEW_CNT", "EMLINE_GEW_IVAR", "EMLINE_GEW_MASK",
+    "EMLINE_GVEL", "EMLINE_GVEL_IVAR", "EMLINE_GVEL_MASK",
+    "EMLINE_GSIGMA", "EMLINE_GSIGMA_IVAR", "EMLINE_GSIGMA_MASK",
+    "EMLINE_INSTSIGMA", "EMLINE_GA", "EMLINE_GANR", "EMLINE_FOM", "EMLINE_LFOM",
+]
+_COMMON_HEAD = [
+    "SPX_SKYCOO", "SPX_ELLCOO", "SPX_MFLUX", "SPX_MFLUX_IVAR", "SPX_SNR", "BINID",
+    "BIN_LWSKYCOO", "BIN_LWELLCOO", "BIN_AREA", "BIN_FAREA", "BIN_MFLUX",
+    "BIN_MFLUX_IVAR", "BIN_MFLUX_MASK", "BIN_SNR",
+    "STELLAR_VEL", "STELLAR_VEL_IVAR", "STELLAR_VEL_MASK",
+    "STELLAR_SIGMA", "STELLAR_SIGMA_IVAR", "STELLAR_SIGMA_MASK", "STELLAR_SIGMACORR",
+]
+MAPS_EXTENSIONS = {
+    "DR15": _COMMON_HEAD + ["STELLAR_CONT_FRESID", "STELLAR_CONT_RCHI2"] + _EMLINE_DR15 + [
+        "SPECINDEX", "SPECINDEX_IVAR", "SPECINDEX_MASK", "SPECINDEX_CORR",
+    ],
+    "DR17": _COMMON_HEAD + ["STELLAR_FOM"] + _EMLINE_DR17 + [
+        "SPECINDEX", "SPECINDEX_IVAR", "SPECINDEX_MASK", "SPECINDEX_CORR", "SPECINDEX_MODEL",
+        "SPECINDEX_BF", "SPECINDEX_BF_IVAR", "SPECINDEX_BF_MASK", "SPECINDEX_BF_CORR",
+        "SPECINDEX_BF_MODEL",
+        "SPECINDEX_WGT", "SPECINDEX_WGT_IVAR", "SPECINDEX_WGT_MASK", "SPECINDEX_WGT_CORR",
+        "SPECINDEX_WGT_MODEL",
+    ],
 }
 
 
