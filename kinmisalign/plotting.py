@@ -44,12 +44,6 @@ def _format_angle(name, value, err):
     return f"{name} = {value:.1f}°"
 
 
-def _delta_pa(pa1, err1, pa2, err2):
-    """Misalignment in [0, 180] deg and its error (errors in quadrature)."""
-    diff = abs(pa1 - pa2) % 360.0
-    return min(diff, 360.0 - diff), float(np.hypot(err1, err2))
-
-
 def _has_data(field):
     return field is not None and field.n_good > 0
 
@@ -220,11 +214,10 @@ def plot_velocity_fields(stellar, gas=None, stellar_fit=None, gas_fit=None, *, t
     pa1, err1 = _fit_angles(stellar_fit)
     pa2, err2 = _fit_angles(gas_fit)
     if stellar_fit is not None and gas_fit is not None:
-        if np.isfinite(pa1) and np.isfinite(pa2):
-            dpa, dpa_err = _delta_pa(pa1, err1, pa2, err2)
-        else:
-            dpa, dpa_err = np.nan, np.nan
-        parts.append(_format_angle("ΔPA", dpa, dpa_err))
+        from .pa import misalignment
+
+        dpa, dpa_err = misalignment(pa1 * u.deg, pa2 * u.deg, err1 * u.deg, err2 * u.deg)
+        parts.append(_format_angle("ΔPA", dpa.to_value(u.deg), dpa_err.to_value(u.deg)))
     if parts:
         figure.suptitle("   ".join(parts))
     return figure

@@ -204,3 +204,22 @@ def test_histogram_on_given_axes_and_counts():
 def test_histogram_rejects_out_of_range():
     with pytest.raises(ValueError, match=r"\[0, 180\]"):
         plot_misalignment_histogram([10.0, 200.0])
+
+
+def test_with_real_fits():
+    from kinmisalign.cleaning import clean_velocity_field
+    from kinmisalign.pa import fit_pa, misalignment
+
+    stellar = clean_velocity_field(disc_map(163.5, n=24, radius=5))
+    gas = clean_velocity_field(disc_map(30.0, n=24, radius=5, vmax=150))
+    stellar_fit, gas_fit = fit_pa(stellar), fit_pa(gas)
+    assert stellar_fit.pa.to_value(u.deg) == pytest.approx(163.5, abs=1)
+    fig = plot_velocity_fields(stellar, gas, stellar_fit, gas_fit)
+
+    pa = stellar_fit.pa.to_value(u.deg)
+    ax = panel(fig, "stellar")
+    assert ax.get_title() == f"Stellar: PA = {pa:.1f} ± {stellar_fit.pa_err.to_value(u.deg):.1f}°"
+    xdata, ydata = line_by_gid(ax, "major-axis").get_data()
+    assert np.rad2deg(np.arctan2(xdata[-1], ydata[-1])) % 360 == pytest.approx(pa)
+    dpa, dpa_err = misalignment(stellar_fit, gas_fit)
+    assert f"ΔPA = {dpa.to_value(u.deg):.1f} ± {dpa_err.to_value(u.deg):.1f}°" in suptitle(fig)
