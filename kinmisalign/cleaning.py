@@ -24,7 +24,9 @@ def clean_velocity_field(field, island_fraction=0.1, sigma=3.0, maxiters=5, *,
     A map is labelled on its grid. A point list (e.g. a rotated field) is
     labelled through a neighbour graph: two points are neighbours when closer
     than ``neighbour_tolerance`` times the median nearest-neighbour distance,
-    which reproduces 4-connectivity for points on a regular grid.
+    which reproduces 4-connectivity for points on a regular grid (the spacing
+    is inferred from the points, so a sparse list, e.g. one diagonal line, is
+    not labelled as its grid would be).
 
     Parameters
     ----------

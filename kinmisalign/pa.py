@@ -105,7 +105,7 @@ def _values(value, unit, name, physical_type):
     if not isinstance(data, u.Quantity):
         raise TypeError(
             f"{name} must be an astropy Quantity with {physical_type} units (e.g. {unit}), "
-            f"not {type(value).__name__}; multiply by a unit, e.g. {name} * u.{unit}"
+            f"not {type(value).__name__}"
         )
     try:
         values = data.to_value(unit).astype(float, copy=False)
@@ -201,8 +201,8 @@ def fit_pa(field_or_x, y=None, velocity=None, *, ivar=None, dvel=10 * u.km / u.s
     velocity : `~astropy.units.Quantity`, optional
         Line-of-sight velocities (velocity units), with ``x``.
     ivar : `~astropy.units.Quantity`, optional
-        Inverse variance of the velocities ((km/s)**-2) for point lists with
-        ``use_ivar=True``; a field brings its own.
+        Inverse variance of the velocities ((km/s)**-2) of a point list, used
+        only with ``use_ivar=True``; a field brings its own.
     dvel : `~astropy.units.Quantity`, optional
         Velocity uncertainty used in the chi-square: a scalar (default
         10 km/s, as Duckworth et al. 2020) or one per point.
