@@ -628,8 +628,10 @@ class MockMaps:
     mflux : numpy.ndarray
         Mean continuum flux per spaxel (``SPX_MFLUX``).
     defects : dict
-        Where defects were placed: ``'<field>_spikes'``, ``'<field>_patches'``
-        (boolean maps), ``'gas_hole'`` (boolean map) and so on.
+        Boolean maps of where defects were placed, per field (``'stellar_'``
+        or ``'gas_'`` prefix): ``_spikes``, ``_patches`` (detached islands)
+        and ``_hole`` (the central hole of a depleted field, or the gaps
+        between the patches of a patchy one).
     galaxy : MockGalaxy
         The truth these arrays were drawn from.
     seed : int
@@ -1118,7 +1120,7 @@ def _primary_header(galaxy, layout, daptype, nbins, seed):
         ("OBJRA", float(galaxy.ra), "Object R.A. (J2000 deg.)"),
         ("OBJDEC", float(galaxy.dec), "Object Dec. (J2000 deg.)"),
         ("PLATEID", plate, "Current plate"),
-        ("IFUDSGN", str(ifu), "ifuDesign"),
+        ("IFUDSGN", int(ifu), "ifuDesign"),
         ("PLATEIFU", galaxy.plateifu, "PLATEID-ifuDesign"),
         ("MANGAID", galaxy.mangaid, "MaNGA ID number"),
         ("DRP3QUAL", 0, "DRP-3d quality bitmask"),

@@ -55,6 +55,14 @@ def test_receding_side_is_at_pa(pa):
             assert (vel.flat[k] - vsys) * sign > 50.0
 
 
+def test_counter_rotation():
+    gal = quiet(gas=mock.FieldModel(pa=210.0, vmax=150.0, noise=1.0))
+    m = mock.make_maps_arrays(gal)
+    good = (m.stellar_mask == 0) & (m.gas_mask == 0)
+    assert np.corrcoef(m.stellar_vel[good], m.gas_vel[good])[0, 1] < -0.9
+    assert gal.dpa == pytest.approx(180.0) and gal.usable_gas
+
+
 def test_disc_velocity_conventions():
     # PA 0: receding to the North (+y); PA 90: receding to the East (+x).
     assert mock.disc_velocity(0.0, 3.0, 0.0, 60.0, 100.0, 1.0) > 0
