@@ -71,11 +71,15 @@ def _engine_pafit(x, y, velocity, dvel, nsteps):
     # Imported here: pafit pulls in matplotlib, which would slow down ``import kinmisalign``.
     from pafit.fit_kinematic_pa import fit_kinematic_pa
     from scipy.spatial import QhullError
+    from threadpoolctl import threadpool_limits
 
     px, py = to_ccw_from_y_frame(x, y)
     try:
-        angle, err3, dv = fit_kinematic_pa(px, py, velocity, nsteps=nsteps, dvel=dvel,
-                                           plot=False, quiet=True)
+        # Multi-threaded BLAS makes pafit's many small interpolations several (under load:
+        # tens of) times slower, so run it on one thread.
+        with threadpool_limits(limits=1):
+            angle, err3, dv = fit_kinematic_pa(px, py, velocity, nsteps=nsteps, dvel=dvel,
+                                               plot=False, quiet=True)
     except QhullError as exc:
         raise ValueError(
             "the points cannot be triangulated (they are collinear or coincident), "
