@@ -232,3 +232,45 @@ class TestFromArray:
     def test_bad_maskbits(self):
         with pytest.raises(ValueError, match="maskbits"):
             VelocityField.from_array(np.ones((2, 2)) * u.km / u.s, maskbits="sometimes")
+
+
+class TestMockFiles:
+    """The reader against the independent mock writer, in both data-model layouts."""
+
+    @pytest.mark.parametrize("layout, key", [("DR17", "C24"), ("DR15", "C19")])
+    def test_layouts(self, tmp_path, layout, key):
+        from kinmisalign import mock
+
+        galaxy = mock.MockGalaxy(plateifu="8000-3702", mangaid="1-42")
+        arrays = mock.make_maps_arrays(galaxy, seed=3)
+        path = mock.write_maps(galaxy, tmp_path, layout=layout, seed=3)
+        with fits.open(path) as hdul:
+            assert hdul["EMLINE_GVEL"].header[key].strip() == "Ha-6564"
+        maps = read_maps(path)
+        assert maps.plateifu == "8000-3702" and maps.meta["MANGAID"] == "1-42"
+        assert maps.meta["DAPTYPE"] == mock.LAYOUTS[layout]["daptype"]
+        np.testing.assert_array_equal(maps.stellar.velocity.value, arrays.stellar_vel.astype(np.float32))
+        np.testing.assert_array_equal(maps.gas.velocity.value, arrays.gas_vel.astype(np.float32))
+        np.testing.assert_array_equal(maps.gas.mask, arrays.gas_mask)
+        np.testing.assert_allclose(maps.stellar.x.value, arrays.x, atol=1e-6)
+        np.testing.assert_allclose(maps.stellar.y.value, arrays.y, atol=1e-6)
+        # Usable spaxels: measured, in the footprint, no mask bit set.
+        assert maps.gas.n_good == np.count_nonzero(arrays.gas_mask == 0)
+        assert maps.stellar.n_good == np.count_nonzero(arrays.stellar_mask == 0)
+
+    def test_survey_tree(self, tmp_path):
+        from kinmisalign import mock
+
+        galaxy = mock.MockGalaxy(plateifu="8000-12701", mangaid="1-43")
+        path = mock.write_maps(galaxy, tmp_path, tree=True)
+        assert path.relative_to(tmp_path).parts[1:3] == ("8000", "12701")
+        maps = read_maps(path)
+        assert maps.stellar.shape == galaxy.shape
+
+    def test_absent_gas(self, tmp_path):
+        from kinmisalign import mock
+
+        galaxy = mock.MockGalaxy(plateifu="8000-1901", gas=mock.FieldModel(kind="absent"))
+        maps = read_maps(mock.write_maps(galaxy, tmp_path))
+        assert maps.gas.n_good == 0
+        assert maps.stellar.n_good > 100

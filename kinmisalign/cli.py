@@ -1,0 +1,114 @@
+"""The ``kinmisalign`` command line."""
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+
+def _add_fit(subparsers):
+    p = subparsers.add_parser(
+        "fit", help="fit the stellar and gas PAs of one MAPS file",
+        description="Read a DAP MAPS file, clean both velocity fields, fit their kinematic "
+                    "position angles and print them with the misalignment.",
+    )
+    p.add_argument("maps_file", help="a manga-<plate>-<ifu>-MAPS-<DAPTYPE>.fits.gz file")
+    p.add_argument("--plot", metavar="FILE", help="write the QA figure to FILE (png, pdf, ...)")
+    p.add_argument("--maskbits", default=None,
+                   help="'any' (default: any DAP mask bit rejects a spaxel) or 'donotuse'")
+    p.add_argument("--line", default="Ha-6564", help="emission line of the gas field")
+    p.set_defaults(func=_cmd_fit)
+
+
+def _add_demo(subparsers):
+    p = subparsers.add_parser(
+        "demo", help="run the whole pipeline offline on mock MaNGA galaxies",
+        description="Write a catalogue of mock galaxies with MAPS files, measure them and "
+                    "compare the results with the truth. Needs no network.",
+    )
+    p.add_argument("-o", "--output", default="kinmisalign-demo",
+                   help="output directory (default: ./kinmisalign-demo)")
+    p.add_argument("-n", "--ngalaxies", type=int, default=36, help="number of mock galaxies")
+    p.add_argument("--seed", type=int, default=2020, help="random seed of the mock catalogue")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output table")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _format_pa(fit):
+    return f"{fit.pa.to_value('deg'):6.1f} ± {fit.pa_err.to_value('deg'):.1f} deg"
+
+
+def _cmd_fit(args):
+    from .measure import measure_maps
+
+    from .maps import read_maps
+
+    maps = read_maps(args.maps_file, line=args.line, maskbits=args.maskbits)
+    result = measure_maps(maps)
+    print(f"{maps.plateifu or args.maps_file} ({maps.meta.get('DAPTYPE', '?')})")
+    for label, fit, reason in (("stellar", result.stellar_fit, result.stellar_problem),
+                               ("gas", result.gas_fit, result.gas_problem)):
+        if fit is None:
+            print(f"  PA_{label:<8s} not measured: {reason}")
+        else:
+            print(f"  PA_{label:<8s} {_format_pa(fit)}  ({fit.npoints} spaxels)")
+    if result.dpa is None:
+        print("  DPA         not measured")
+    else:
+        print(f"  DPA         {result.dpa.to_value('deg'):6.1f} ± "
+              f"{result.dpa_err.to_value('deg'):.1f} deg ({result.dpa_class})")
+    if args.plot:
+        from .plotting import plot_velocity_fields
+
+        fig = plot_velocity_fields(result.stellar, result.gas, result.stellar_fit,
+                                   result.gas_fit, title=maps.plateifu)
+        fig.savefig(args.plot)
+        print(f"  QA figure written to {args.plot}")
+    return 0
+
+
+def _cmd_demo(args):
+    from .demo import run_demo
+
+    run_demo(args.output, n=args.ngalaxies, seed=args.seed, overwrite=args.overwrite)
+    return 0
+
+
+def main(argv=None):
+    """Run the ``kinmisalign`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status.
+    """
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="kinmisalign",
+        description="Kinematic position angles and star-gas misalignment for MaNGA.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_fit(subparsers)
+    _add_demo(subparsers)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    from .exceptions import KinmisalignError
+
+    try:
+        return args.func(args)
+    except (KinmisalignError, FileNotFoundError, FileExistsError) as exc:
+        print(f"kinmisalign {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Measuring one observation: clean and fit both velocity fields, then their misalignment."""
+
+from dataclasses import dataclass
+
+from .cleaning import clean_velocity_field
+from .exceptions import KinmisalignError
+from .pa import fit_pa, misalignment, misalignment_class
+
+__all__ = ["GalaxyKinematics", "measure_maps"]
+
+
+@dataclass(frozen=True)
+class GalaxyKinematics:
+    """Kinematic measurements of one observation.
+
+    Attributes
+    ----------
+    stellar, gas : `~kinmisalign.VelocityField`
+        The cleaned velocity fields.
+    stellar_fit, gas_fit : `~kinmisalign.PAFit` or None
+        The position-angle fits; None when a field could not be fitted.
+    stellar_problem, gas_problem : str or None
+        Why a field was not fitted.
+    dpa, dpa_err : `~astropy.units.Quantity` or None
+        Misalignment and its 1σ error, when both fields were fitted.
+    meta : dict
+        The observation's metadata (``MapsData.meta``).
+    """
+
+    stellar: object
+    gas: object
+    stellar_fit: object
+    gas_fit: object
+    stellar_problem: str | None
+    gas_problem: str | None
+    dpa: object
+    dpa_err: object
+    meta: dict
+
+    @property
+    def dpa_class(self):
+        """'aligned', 'misaligned' or 'counter-rotating', or None when ΔPA is missing."""
+        return None if self.dpa is None else misalignment_class(self.dpa)
+
+
+def _clean_and_fit(field, clean_options, fit_options):
+    cleaned = clean_velocity_field(field, **clean_options)
+    try:
+        return cleaned, fit_pa(cleaned, **fit_options), None
+    except KinmisalignError as exc:
+        return cleaned, None, str(exc)
+
+
+def measure_maps(maps, *, clean_options=None, fit_options=None):
+    """Clean and fit both velocity fields of an observation and measure their misalignment.
+
+    A field that cannot be fitted (too few spaxels after cleaning, no
+    velocity gradient) gets no fit and a stated reason instead of an error,
+    so that the other field is still measured.
+
+    Parameters
+    ----------
+    maps : `~kinmisalign.MapsData`
+        The observation, e.g. from `~kinmisalign.read_maps`.
+    clean_options : dict, optional
+        Keyword arguments of `~kinmisalign.clean_velocity_field`.
+    fit_options : dict, optional
+        Keyword arguments of `~kinmisalign.fit_pa`.
+
+    Returns
+    -------
+    `GalaxyKinematics`
+    """
+    clean_options = dict(clean_options or {})
+    fit_options = dict(fit_options or {})
+    stellar, stellar_fit, stellar_problem = _clean_and_fit(maps.stellar, clean_options,
+                                                           fit_options)
+    gas, gas_fit, gas_problem = _clean_and_fit(maps.gas, clean_options, fit_options)
+    dpa = dpa_err = None
+    if stellar_fit is not None and gas_fit is not None:
+        dpa, dpa_err = misalignment(stellar_fit.pa, gas_fit.pa, stellar_fit.pa_err,
+                                    gas_fit.pa_err)
+    return GalaxyKinematics(stellar, gas, stellar_fit, gas_fit, stellar_problem, gas_problem,
+                            dpa, dpa_err, dict(maps.meta))

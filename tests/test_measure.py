@@ -1,0 +1,62 @@
+"""Tests of measure_maps, the per-observation unit, and of the demo."""
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.table import Table
+
+from kinmisalign import read_maps
+from kinmisalign.measure import measure_maps
+
+
+def test_real_file(real_maps_path):
+    result = measure_maps(read_maps(real_maps_path))
+    assert result.stellar_problem is None and result.gas_problem is None
+    assert result.dpa < 30 * u.deg
+    assert result.dpa_class == "aligned"
+    assert result.meta["PLATEIFU"] == "7815-3702"
+
+
+def test_one_field_missing(tmp_path):
+    from kinmisalign import mock
+
+    galaxy = mock.MockGalaxy(plateifu="8000-1902", gas=mock.FieldModel(kind="absent"),
+                             stellar=mock.FieldModel(pa=120.0, vmax=150.0, noise=5.0))
+    result = measure_maps(read_maps(mock.write_maps(galaxy, tmp_path, seed=1)))
+    assert result.gas_fit is None
+    assert "only 0 usable point(s)" in result.gas_problem
+    assert result.dpa is None and result.dpa_class is None
+    diff = abs((result.stellar_fit.pa - 120 * u.deg + 180 * u.deg) % (360 * u.deg) - 180 * u.deg)
+    assert diff < 3 * u.deg
+
+
+def test_options_are_passed(real_maps_path):
+    maps = read_maps(real_maps_path)
+    strict = measure_maps(maps, clean_options={"sigma": None, "island_fraction": 0},
+                          fit_options={"min_points": 10_000})
+    assert strict.stellar_fit is None and "10000" in strict.stellar_problem.replace(",", "")
+
+
+@pytest.mark.slow
+def test_demo(tmp_path, capsys):
+    from kinmisalign.cli import main
+
+    out = tmp_path / "demo"
+    assert main(["demo", "-o", str(out), "-n", "8"]) == 0
+    printed = capsys.readouterr().out
+    assert "Measured 8 mock galaxies" in printed
+    table = Table.read(out / "kinematics.ecsv")
+    assert len(table) == 8 and len(set(table["PLATEIFU"])) == 8
+    assert {"PA_STELLAR", "PA_GAS_ERR", "DPA", "NSPX_GAS", "DPA_TRUE"} <= set(table.colnames)
+    assert table["PA_STELLAR"].unit == u.deg
+    # Both fields usable and fitted: the misalignment class is recovered.
+    both = (table["USABLE_STELLAR_TRUE"] & table["USABLE_GAS_TRUE"]
+            & ~np.ma.getmaskarray(table["DPA"]))
+    assert both.sum() >= 5
+    truth_class = np.digitize(table["DPA_TRUE"][both], [30, 150])
+    assert np.all(np.digitize(table["DPA"][both], [30, 150]) == truth_class)
+    assert len(list(out.glob("qa-*.png"))) == 4
+    assert (out / "dpa-histogram.png").stat().st_size > 5000
+    # A second run refuses to overwrite the table.
+    assert main(["demo", "-o", str(out), "-n", "8"]) == 1
+    assert "overwrite" in capsys.readouterr().err
