@@ -39,9 +39,8 @@ def _format_pa(fit):
 
 
 def _cmd_fit(args):
-    from .measure import measure_maps
-
     from .maps import read_maps
+    from .measure import measure_maps
 
     maps = read_maps(args.maps_file, line=args.line, maskbits=args.maskbits)
     result = measure_maps(maps)

@@ -96,7 +96,8 @@ class VelocityField:
 
                 self.mask = np.where(mask, DONOTUSE, 0).astype(np.int64)
             else:
-                if mask.dtype.kind == "f" and not np.all(np.isfinite(mask) & (mask == np.round(mask))):
+                integral = np.isfinite(mask) & (mask == np.round(mask))
+                if mask.dtype.kind == "f" and not np.all(integral):
                     raise ValueError("mask must hold integer bit values")
                 self.mask = mask.astype(np.int64)
 
@@ -115,9 +116,9 @@ class VelocityField:
                 raise TypeError(f"good must be a boolean array, not of dtype {good.dtype}")
             if good.shape != shape:
                 raise ValueError(f"good has shape {good.shape}, velocity has shape {shape}")
-            good = good & np.isfinite(self.velocity.value) & np.isfinite(self.x.value) & np.isfinite(
-                self.y.value
-            )
+            finite = (np.isfinite(self.velocity.value) & np.isfinite(self.x.value)
+                      & np.isfinite(self.y.value))
+            good = good & finite
         self.good = np.array(good, dtype=bool)
         self.good.flags.writeable = False
 
@@ -189,7 +190,8 @@ class VelocityField:
         """
         for label, value in (("x", x), ("y", y), ("velocity", velocity)):
             if np.ndim(value) != 1:
-                raise ValueError(f"{label} must be 1-D for a point list, not of shape {np.shape(value)}")
+                raise ValueError(
+                    f"{label} must be 1-D for a point list, not of shape {np.shape(value)}")
         return cls(x, y, velocity, ivar=ivar, **kwargs)
 
     # -- views ----------------------------------------------------------------------------------
@@ -261,7 +263,10 @@ class VelocityField:
         c, s = np.cos(angle.value), np.sin(angle.value)
         x = self.x * c + self.y * s
         y = -self.x * s + self.y * c
-        flat = (lambda a: None if a is None else a.ravel())
+
+        def flat(a):
+            return None if a is None else a.ravel()
+
         return type(self)(
             x.ravel(), y.ravel(), self.velocity.ravel(), ivar=flat(self.ivar),
             mask=self.mask.ravel(), maskbits=self.maskbits, good=self.good.ravel(),

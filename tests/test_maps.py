@@ -249,7 +249,8 @@ class TestMockFiles:
         maps = read_maps(path)
         assert maps.plateifu == "8000-3702" and maps.meta["MANGAID"] == "1-42"
         assert maps.meta["DAPTYPE"] == mock.LAYOUTS[layout]["daptype"]
-        np.testing.assert_array_equal(maps.stellar.velocity.value, arrays.stellar_vel.astype(np.float32))
+        np.testing.assert_array_equal(maps.stellar.velocity.value,
+                                      arrays.stellar_vel.astype(np.float32))
         np.testing.assert_array_equal(maps.gas.velocity.value, arrays.gas_vel.astype(np.float32))
         np.testing.assert_array_equal(maps.gas.mask, arrays.gas_mask)
         np.testing.assert_allclose(maps.stellar.x.value, arrays.x, atol=1e-6)
