@@ -10,6 +10,7 @@ from .config import conf
 from .exceptions import KinmisalignError, MapsFormatError, NotEnoughPointsError
 from .fields import MapsData, VelocityField
 from .maps import read_maps
+from .measure import GalaxyKinematics, measure_maps
 from .pa import PAFit, fit_pa, misalignment
 from .plotting import plot_misalignment_histogram, plot_velocity_fields
 
@@ -26,6 +27,8 @@ __all__ = [
     "PAFit",
     "misalignment",
     "read_maps",
+    "measure_maps",
+    "GalaxyKinematics",
     "plot_velocity_fields",
     "plot_misalignment_histogram",
 ]
