@@ -245,7 +245,8 @@ def fit_pa(field_or_x, y=None, velocity=None, *, ivar=None, dvel=10 * u.km / u.s
         (`kinmisalign._core.symmetry`): same trial angles, symmetrised model,
         chi-square, error rule and systemic-velocity correction, but the
         points are triangulated once instead of once per trial angle, which
-        makes it 20 to 60 times faster. On points with a unique Delaunay
+        makes it 60 to 90 times faster (``benchmarks/bench_pa.py``, 500 to
+        4,000 points). On points with a unique Delaunay
         triangulation the two agree to rounding; on regular spaxel grids
         (many co-circular points) pafit's triangulation of each rotated copy
         is arbitrary, and both engines then scatter by about one grid step
