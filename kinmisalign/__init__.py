@@ -7,7 +7,7 @@ except ImportError:  # running from a source tree without an install
 
 from .cleaning import clean_velocity_field
 from .config import conf
-from .exceptions import KinmisalignError, MapsFormatError, NotEnoughPointsError
+from .exceptions import FitError, KinmisalignError, MapsFormatError, NotEnoughPointsError
 from .fields import MapsData, VelocityField
 from .maps import read_maps
 from .measure import GalaxyKinematics, measure_maps
@@ -19,6 +19,7 @@ __all__ = [
     "conf",
     "KinmisalignError",
     "MapsFormatError",
+    "FitError",
     "NotEnoughPointsError",
     "MapsData",
     "VelocityField",

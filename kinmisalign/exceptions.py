@@ -1,6 +1,6 @@
 """Exceptions raised by kinmisalign."""
 
-__all__ = ["KinmisalignError", "MapsFormatError", "NotEnoughPointsError"]
+__all__ = ["KinmisalignError", "MapsFormatError", "FitError", "NotEnoughPointsError"]
 
 
 class KinmisalignError(Exception):
@@ -11,5 +11,9 @@ class MapsFormatError(KinmisalignError, ValueError):
     """A MAPS file is not readable or does not follow the DAP data model."""
 
 
-class NotEnoughPointsError(KinmisalignError, ValueError):
+class FitError(KinmisalignError, ValueError):
+    """A velocity field cannot be fitted: no velocity gradient, degenerate geometry, ..."""
+
+
+class NotEnoughPointsError(FitError):
     """A velocity field has too few usable points for a fit."""

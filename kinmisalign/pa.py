@@ -19,7 +19,7 @@ from ._core.pa import (
     to_ccw_from_y_frame,
 )
 from .config import conf
-from .exceptions import NotEnoughPointsError
+from .exceptions import FitError, NotEnoughPointsError
 from .fields import VelocityField
 
 __all__ = ["PAFit", "fit_pa", "misalignment", "misalignment_class", "ENGINES"]
@@ -81,7 +81,7 @@ def _engine_pafit(x, y, velocity, dvel, nsteps):
             angle, err3, dv = fit_kinematic_pa(px, py, velocity, nsteps=nsteps, dvel=dvel,
                                                plot=False, quiet=True)
     except QhullError as exc:
-        raise ValueError(
+        raise FitError(
             "the points cannot be triangulated (they are collinear or coincident), "
             "so no position angle can be fitted"
         ) from exc
@@ -101,7 +101,7 @@ def _engine_fast(x, y, velocity, dvel, nsteps):
     try:
         fit = fit_point_symmetry(x, y, velocity, dvel=dvel, nsteps=nsteps)
     except QhullError as exc:
-        raise ValueError(
+        raise FitError(
             "the points cannot be triangulated (they are collinear or coincident), "
             "so no position angle can be fitted"
         ) from exc
@@ -261,8 +261,10 @@ def fit_pa(field_or_x, y=None, velocity=None, *, ivar=None, dvel=10 * u.km / u.s
     TypeError
         If coordinates or velocities are not Quantities.
     ValueError
-        If shapes disagree, the usable velocities are all equal (no rotation
-        to measure) or the points are collinear.
+        If shapes disagree or an option is invalid.
+    `~kinmisalign.FitError`
+        If the usable velocities are all equal (no rotation to measure) or
+        the points are collinear.
     `~kinmisalign.NotEnoughPointsError`
         If fewer than ``min_points`` points are usable.
 
@@ -289,7 +291,7 @@ def fit_pa(field_or_x, y=None, velocity=None, *, ivar=None, dvel=10 * u.km / u.s
             f"values), at least min_points={min_points} are needed for a position-angle fit"
         )
     if np.ptp(v) == 0:
-        raise ValueError(
+        raise FitError(
             f"all {npoints} usable velocities equal {v[0]:g} km/s: a constant field has no "
             "rotation, so no position angle can be fitted"
         )

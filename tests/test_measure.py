@@ -60,3 +60,16 @@ def test_demo(tmp_path, capsys):
     # A second run refuses to overwrite the table.
     assert main(["demo", "-o", str(out), "-n", "8"]) == 1
     assert "overwrite" in capsys.readouterr().err
+
+
+def test_unfittable_field_does_not_stop_the_other():
+    from kinmisalign import MapsData, VelocityField
+
+    yy, xx = np.mgrid[-10:11, -10:11] * 0.5
+    disc = np.hypot(xx, yy) < 5
+    stellar = VelocityField.from_array(100 * np.tanh(yy) * u.km / u.s, mask=~disc)
+    constant = VelocityField.from_array(np.full(xx.shape, 42.0) * u.km / u.s, mask=~disc)
+    result = measure_maps(MapsData(stellar, constant, meta={"PLATEIFU": "1-2"}))
+    assert result.stellar_fit is not None and result.gas_fit is None
+    assert "constant field" in result.gas_problem
+    assert result.dpa is None

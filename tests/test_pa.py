@@ -13,6 +13,7 @@ from astropy.io import fits
 from astropy.utils.masked import Masked
 
 from kinmisalign import (
+    FitError,
     NotEnoughPointsError,
     PAFit,
     VelocityField,
@@ -246,16 +247,16 @@ def test_bad_inputs(points):
 
 def test_constant_and_degenerate_fields(points):
     x, y, v = points
-    with pytest.raises(ValueError, match=r"constant field.*no rotation"):
+    with pytest.raises(FitError, match=r"constant field.*no rotation"):
         fit_pa(x, y, np.full(v.shape, 4321.0) * KMS)
     # Constant apart from masked or NaN points is still constant.
     v_const = np.full(v.shape, 10.0) * KMS
     v_const[:5] = np.nan * KMS
-    with pytest.raises(ValueError, match="constant"):
+    with pytest.raises(FitError, match="constant"):
         fit_pa(x, y, v_const)
     # Collinear points cannot be triangulated.
     line = np.linspace(-5, 5, 40)
-    with pytest.raises(ValueError, match="collinear"):
+    with pytest.raises(FitError, match="collinear"):
         fit_pa(line * u.arcsec, 0 * line * u.arcsec, line * 20 * KMS, nsteps=5)
 
 
