@@ -120,8 +120,11 @@ def _draw_field(ax, field, fit, label, vlim, axes_width_pt):
         # A map is drawn cell by cell at its own sky coordinates, which keeps
         # the DAP orientation (East at column 0) without flipping arrays.
         vel = np.ma.masked_array(field.velocity.to_value(u.km / u.s), mask=~field.good)
-        mappable = ax.pcolormesh(field.x.to_value(u.arcsec), field.y.to_value(u.arcsec), vel,
-                                 shading="nearest", rasterized=True, **norm)
+        # Explicit cell corners: the DAP's centres jitter by ~1e-5 arcsec, which
+        # matplotlib's own edge guessing warns about.
+        mappable = ax.pcolormesh(_cell_corners(field.x.to_value(u.arcsec)),
+                                 _cell_corners(field.y.to_value(u.arcsec)), vel,
+                                 shading="flat", rasterized=True, **norm)
         step = float(np.nanmedian(np.abs(np.diff(field.x.to_value(u.arcsec), axis=1))))
         extent += step if np.isfinite(step) else 0.0
     else:
@@ -137,6 +140,13 @@ def _draw_field(ax, field, fit, label, vlim, axes_width_pt):
     ax.set_ylim(-extent, extent)
     ax.set_aspect("equal")
     return mappable
+
+
+def _cell_corners(centres):
+    """Corners of the cells of a 2-D grid of cell centres, shape (ny + 1, nx + 1)."""
+    # Extend the grid by one cell on each side linearly, then average 2x2 blocks.
+    padded = np.pad(centres, 1, mode="reflect", reflect_type="odd")
+    return 0.25 * (padded[:-1, :-1] + padded[1:, :-1] + padded[:-1, 1:] + padded[1:, 1:])
 
 
 def plot_velocity_fields(stellar, gas=None, stellar_fit=None, gas_fit=None, *, title=None,
