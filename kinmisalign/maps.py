@@ -120,8 +120,8 @@ def _read_field(hdul, extname, channel, shape, x, y, binid, name, maskbits, sour
     )
 
 
-def _open(path):
-    """Open a MAPS file, turning the many ways a file can be broken into one error type."""
+def _check_path(path):
+    """Refuse missing, empty or directory paths with a clear error."""
     source = os.fspath(path)
     if not os.path.exists(source):
         raise FileNotFoundError(f"MAPS file not found: {source}")
@@ -129,23 +129,19 @@ def _open(path):
         raise MapsFormatError(f"{source} is a directory, not a MAPS file")
     if os.path.getsize(source) == 0:
         raise MapsFormatError(f"{source} is empty")
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            hdul = fits.open(source, memmap=False, lazy_load_hdus=False)
-            # Touch every data block now so truncation shows up here, not later.
-            for hdu in hdul:
-                hdu.data  # noqa: B018
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError, TypeError) as exc:
-        if isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)) or "gzip" in str(exc).lower():
-            raise MapsFormatError(f"{source} is a truncated or corrupt gzip file ({exc})") from exc
-        raise MapsFormatError(f"{source} is not a readable FITS file ({exc})") from exc
-    for warning in caught:
-        text = str(warning.message)
-        if "truncated" in text.lower() or "corrupt" in text.lower():
-            hdul.close()
-            raise MapsFormatError(f"{source} is truncated or corrupt ({text})")
-    return hdul, source
+    return source
+
+
+# What astropy and gzip raise on files that are not FITS, not gzip, or cut short.
+_READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError, TypeError)
+
+
+def _as_format_error(exc, source):
+    if isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)) or "gzip" in str(exc).lower():
+        return MapsFormatError(f"{source} is a truncated or corrupt gzip file ({exc})")
+    if "truncated" in str(exc).lower():
+        return MapsFormatError(f"{source} is truncated ({exc})")
+    return MapsFormatError(f"{source} is not a readable FITS file ({exc})")
 
 
 def read_maps(path, *, line=HALPHA_CHANNEL, maskbits=None):
@@ -184,15 +180,23 @@ def read_maps(path, *, line=HALPHA_CHANNEL, maskbits=None):
         extension, a channel or a shape that the data model requires.
     """
     if isinstance(path, fits.HDUList):
-        hdul, source, close = path, getattr(path, "filename", lambda: None)() or "HDUList", False
-    else:
-        hdul, source = _open(path)
-        close = True
+        return _read_hdul(path, path.filename() or "HDUList", line, maskbits)
+    source = _check_path(path)
+    # Only the extensions needed are decompressed and read (lazily, in file order).
     try:
-        return _read_hdul(hdul, source, line, maskbits)
-    finally:
-        if close:
-            hdul.close()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with fits.open(source, memmap=False, lazy_load_hdus=True) as hdul:
+                maps = _read_hdul(hdul, source, line, maskbits)
+    except MapsFormatError:
+        raise
+    except _READ_ERRORS as exc:
+        raise _as_format_error(exc, source) from exc
+    for warning in caught:
+        text = str(warning.message)
+        if "truncated" in text.lower() or "corrupt" in text.lower():
+            raise MapsFormatError(f"{source} is truncated or corrupt ({text})")
+    return maps
 
 
 def _read_hdul(hdul, source, line, maskbits):
