@@ -16,6 +16,28 @@ class Conf(_config.ConfigNamespace):
     min_points = _config.ConfigItem(
         20, "Minimum number of spaxels left after cleaning for a position-angle fit."
     )
+    usability_model = _config.ConfigItem(
+        "duckworth2020",
+        "Default velocity-field usability model of classify: 'duckworth2020' (the published "
+        "network, fetched on first use) or the path of a model file (.npz).",
+    )
+    usable_threshold = _config.ConfigItem(
+        0.5, "A field is flagged usable when its network probability is above this threshold."
+    )
+    published_model_url = _config.ConfigItem(
+        "https://raw.githubusercontent.com/Chris-Duckworth/kin_mis_classifications",
+        "Base URL of the raw files of the repository holding the published Duckworth et al. "
+        "(2020) model; '/<commit>/NN/fit-model/<model>/<file>' is appended. Point it at a "
+        "mirror with the same layout.",
+    )
+    published_model_dir = _config.ConfigItem(
+        "",
+        "Local directory holding a copy of the published SavedModel (saved_model.pb and "
+        "variables/); when set it is read instead of downloading.",
+    )
+    download_timeout = _config.ConfigItem(
+        60.0, "Timeout in seconds of each download."
+    )
 
 
 conf = Conf()

@@ -1,0 +1,27 @@
+"""Velocity-field usability classifier (Duckworth et al. 2020).
+
+A neural network judges from the velocity map alone whether a field is
+usable for a kinematic position-angle fit. Inference runs with numpy; Keras 3
+and TensorFlow (extra ``nn``) are needed only to build or train networks and
+to convert the published model once.
+"""
+
+from ._classify import classify, load_model
+from ._input import INPUT_SIZE, NotClassifiableError, prepare_input
+from ._keras import build_cnn, build_fcn
+from ._model import UsabilityModel
+from ._published import ModelDownloadError, converted_model_path, published_model_urls
+
+__all__ = [
+    "classify",
+    "load_model",
+    "prepare_input",
+    "UsabilityModel",
+    "build_fcn",
+    "build_cnn",
+    "NotClassifiableError",
+    "ModelDownloadError",
+    "published_model_urls",
+    "converted_model_path",
+    "INPUT_SIZE",
+]

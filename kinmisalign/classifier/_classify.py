@@ -1,0 +1,153 @@
+"""classify: usability probabilities and flags for velocity fields."""
+
+import os
+
+import numpy as np
+from astropy.table import MaskedColumn, Table
+
+from ..config import conf
+from ..fields import MapsData, VelocityField
+from ._input import _prepare
+from ._model import UsabilityModel
+
+__all__ = ["classify", "load_model"]
+
+# Published models already read in this session, by name.
+_LOADED = {}
+
+
+def load_model(model=None):
+    """A usability model, by name or path.
+
+    Parameters
+    ----------
+    model : str, path-like or `UsabilityModel`, optional
+        ``'duckworth2020'``: the published network of Duckworth et al. (2020).
+        On first use its three SavedModel files are read from
+        ``conf.published_model_dir`` when set, otherwise downloaded from
+        ``conf.published_model_url`` (the authors' repository, at a pinned
+        commit) through astropy's download cache; their sizes and SHA-256 are
+        checked, and the weights are converted once (this step needs
+        TensorFlow: ``pip install "kinmisalign[nn]"``) and cached in
+        kinmisalign's cache directory, so later loads need numpy only.
+        A path: a model file written by `UsabilityModel.save`.
+        Default: ``conf.usability_model``.
+
+    Returns
+    -------
+    `UsabilityModel`
+    """
+    if model is None:
+        model = conf.usability_model
+    if isinstance(model, UsabilityModel):
+        return model
+    from ._published import PUBLISHED_MODELS, converted_model_path, load_published_model
+
+    if isinstance(model, str) and model in PUBLISHED_MODELS:
+        # Keyed by the cache file too, so a changed cache directory is honoured.
+        key = (model, str(converted_model_path(model)))
+        if key not in _LOADED or not os.path.exists(key[1]):
+            _LOADED[key] = load_published_model(model)
+        return _LOADED[key]
+    if isinstance(model, (str, os.PathLike)):
+        if not os.path.isfile(model):
+            raise FileNotFoundError(f"no model file {os.fspath(model)!r} (published models: "
+                                    f"{', '.join(PUBLISHED_MODELS)})")
+        return UsabilityModel.load(model)
+    raise TypeError(f"model must be a name, a path or a UsabilityModel, not {type(model).__name__}")
+
+
+def _describe(name, suffix, threshold):
+    what = f" of the {suffix} field" if suffix else ""
+    return {
+        "prob": f"Network probability that the velocity field{what} is usable "
+                "(masked when the field cannot be classified)",
+        "flag": f"Velocity field{what} usable: probability > {threshold:g}",
+        "reason": f"Why the velocity field{what} could not be classified ('' when it was)",
+    }[name]
+
+
+def _columns(probs, reasons, threshold, suffix):
+    tag = f"_{suffix.upper()}" if suffix else ""
+    missing = np.isnan(probs)
+    usable = np.where(missing, False, probs > threshold)
+    return [
+        MaskedColumn(probs, name=f"USABLE_PROB{tag}", mask=missing, dtype=np.float32,
+                     description=_describe("prob", suffix, threshold)),
+        MaskedColumn(usable, name=f"USABLE{tag}", mask=missing, dtype=bool,
+                     description=_describe("flag", suffix, threshold)),
+        MaskedColumn(np.array(reasons, dtype=str), name=f"USABLE_REASON{tag}",
+                     description=_describe("reason", suffix, threshold)),
+    ]
+
+
+def classify(fields_or_maps, model=None, threshold=None, *, batch_size=8192):
+    """Probability that each velocity field is usable, and the usable flag.
+
+    Parameters
+    ----------
+    fields_or_maps : `~kinmisalign.VelocityField`, `~kinmisalign.MapsData` or sequence
+        2-D velocity maps (e.g. from `~kinmisalign.read_maps`): one field, one
+        observation (its stellar and gas fields), or a sequence of fields or of
+        observations (not mixed).
+    model : str, path-like or `UsabilityModel`, optional
+        The network (see `load_model`); default ``conf.usability_model``
+        (``'duckworth2020'``, the published network).
+    threshold : float, optional
+        A field is usable when its probability is above this; default
+        ``conf.usable_threshold`` (0.5).
+    batch_size : int, optional
+        Fields evaluated at once.
+
+    Returns
+    -------
+    `~astropy.table.Table`
+        One row per input, in input order. For fields: ``FIELD`` (the
+        field's name), ``USABLE_PROB`` (float32), ``USABLE`` (bool) and
+        ``USABLE_REASON`` (str). For observations: ``PLATEIFU`` and
+        ``USABLE_PROB_STELLAR``, ``USABLE_STELLAR``, ``USABLE_REASON_STELLAR``
+        and the same for ``GAS``, as in the catalogue columns. A field
+        that cannot be normalised (no unmasked spaxel, or all unmasked
+        velocities zero) has masked probability and flag and its reason
+        given, so one bad field never stops a batch. ``meta`` records the
+        model and the threshold.
+
+    Raises
+    ------
+    NotClassifiableError
+        When a single `~kinmisalign.VelocityField` is given and it cannot be
+        normalised.
+
+    Examples
+    --------
+    >>> from kinmisalign import read_maps, classify     # doctest: +SKIP
+    >>> classify(read_maps("manga-7815-3702-MAPS-HYB10-GAU-MILESHC.fits.gz"))  # doctest: +SKIP
+    """
+    threshold = float(conf.usable_threshold if threshold is None else threshold)
+    single = isinstance(fields_or_maps, (VelocityField, MapsData))
+    items = [fields_or_maps] if single else list(fields_or_maps)
+    for item in items:
+        if not isinstance(item, (VelocityField, MapsData)):
+            raise TypeError(f"expected VelocityField or MapsData inputs, not {type(item).__name__}")
+    per_obs = all(isinstance(item, MapsData) for item in items) and bool(items)
+    if not per_obs and any(isinstance(item, MapsData) for item in items):
+        raise TypeError("give either velocity fields or MapsData observations, not a mix")
+
+    errors = "raise" if single and isinstance(fields_or_maps, VelocityField) else "nan"
+    x, reasons = _prepare(items, errors=errors)
+    net = load_model(model)
+    probs = net.predict(x, batch_size=batch_size).astype(np.float32)
+
+    meta = {"USABILITY_MODEL": net.name or "custom", "USABLE_THRESHOLD": threshold}
+    if per_obs:
+        table = Table(meta=meta)
+        table["PLATEIFU"] = np.array([m.plateifu or "" for m in items], dtype=str)
+        for offset, suffix in ((0, "stellar"), (1, "gas")):
+            for col in _columns(probs[offset::2], reasons[offset::2], threshold, suffix):
+                table.add_column(col)
+        return table
+    table = Table(meta=meta)
+    table["FIELD"] = np.array([f.name or "" for f in items], dtype=str)
+    for col in _columns(probs, reasons, threshold, ""):
+        table.add_column(col)
+    return table

@@ -1,0 +1,196 @@
+"""Keras 3 definitions of the usability networks (extra ``nn``) and conversions.
+
+Keras is imported inside the functions, never at import time of kinmisalign.
+"""
+
+__all__ = ["build_fcn", "build_cnn", "layers_from_keras", "keras_from_layers", "import_keras"]
+
+_NN_HINT = 'install the "nn" extra: pip install "kinmisalign[nn]"'
+
+
+def import_keras():
+    """Import Keras 3, or fail with a message naming the ``nn`` extra.
+
+    Returns
+    -------
+    module
+        The ``keras`` module.
+    """
+    try:
+        import keras
+    except ImportError as exc:
+        raise ImportError(f"this needs Keras 3 with TensorFlow: {_NN_HINT}") from exc
+    if int(keras.__version__.split(".")[0]) < 3:
+        raise ImportError(f"Keras >= 3 is needed, found {keras.__version__}: {_NN_HINT}")
+    return keras
+
+
+def build_fcn(units=(64, 128, 80), dropout=(0.0, 0.6, 0.5), input_shape=(32, 32, 1)):
+    """The fully connected network of Duckworth et al. (2020) (SPEC §7).
+
+    Flatten, then one ReLU Dense layer per entry of ``units``, each followed
+    by a Dropout layer when its rate is non-zero, then a sigmoid Dense(1).
+    The defaults give the published architecture (84,321 parameters).
+
+    Parameters
+    ----------
+    units : sequence of int, optional
+        Units of the hidden layers.
+    dropout : sequence of float, optional
+        Dropout rate after each hidden layer (0 for none).
+    input_shape : tuple of int, optional
+        Shape of one input sample.
+
+    Returns
+    -------
+    keras.Sequential
+        Uncompiled.
+    """
+    keras = import_keras()
+    if len(units) != len(dropout):
+        raise ValueError("units and dropout must have the same length")
+    layers = [keras.Input(shape=tuple(input_shape)), keras.layers.Flatten()]
+    for n, rate in zip(units, dropout, strict=True):
+        layers.append(keras.layers.Dense(int(n), activation="relu"))
+        if rate:
+            layers.append(keras.layers.Dropout(float(rate)))
+    layers.append(keras.layers.Dense(1, activation="sigmoid"))
+    return keras.Sequential(layers, name="fcn")
+
+
+def build_cnn(filters=(64, 16), conv_dropout=0.3, dense_units=64, dense_dropout=0.1,
+              input_shape=(32, 32, 1)):
+    """The convolutional network of Duckworth et al. (2020) (SPEC §7).
+
+    Two 3x3 ReLU convolutions (valid padding), Dropout, 2x2 max-pooling,
+    Flatten, a ReLU Dense layer, Dropout and a sigmoid Dense(1); the
+    defaults give 210,705 parameters.
+
+    Parameters
+    ----------
+    filters : sequence of int, optional
+        Filters of the convolutions.
+    conv_dropout, dense_dropout : float, optional
+        Dropout rates after the convolutions and after the hidden Dense layer.
+    dense_units : int, optional
+        Units of the hidden Dense layer.
+    input_shape : tuple of int, optional
+        Shape of one input sample.
+
+    Returns
+    -------
+    keras.Sequential
+        Uncompiled.
+    """
+    keras = import_keras()
+    layers = [keras.Input(shape=tuple(input_shape))]
+    for n in filters:
+        layers.append(keras.layers.Conv2D(int(n), (3, 3), activation="relu", padding="valid"))
+    if conv_dropout:
+        layers.append(keras.layers.Dropout(float(conv_dropout)))
+    layers += [keras.layers.MaxPooling2D((2, 2)), keras.layers.Flatten(),
+               keras.layers.Dense(int(dense_units), activation="relu")]
+    if dense_dropout:
+        layers.append(keras.layers.Dropout(float(dense_dropout)))
+    layers.append(keras.layers.Dense(1, activation="sigmoid"))
+    return keras.Sequential(layers, name="cnn")
+
+
+def _activation_name(layer):
+    import keras
+
+    name = keras.activations.serialize(layer.activation)
+    if isinstance(name, dict):  # some Keras versions wrap it
+        name = name.get("config", {}).get("name", name.get("class_name"))
+    return str(name)
+
+
+def layers_from_keras(model):
+    """Layer descriptions and weights of a Keras sequential model.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Made of Flatten, Dense, Dropout, Conv2D and MaxPooling2D layers.
+
+    Returns
+    -------
+    layers : list of dict
+    weights : dict of str to numpy.ndarray
+    """
+    keras = import_keras()
+    kl = keras.layers
+    layers, weights = [], {}
+    for index, layer in enumerate(model.layers):
+        name = f"{type(layer).__name__.lower()}_{index}"
+        if isinstance(layer, kl.InputLayer):
+            continue
+        if isinstance(layer, kl.Flatten):
+            layers.append({"type": "flatten"})
+        elif isinstance(layer, kl.Dropout):
+            layers.append({"type": "dropout", "rate": float(layer.rate)})
+        elif isinstance(layer, kl.Dense):
+            layers.append({"type": "dense", "name": name, "units": int(layer.units),
+                           "activation": _activation_name(layer)})
+        elif isinstance(layer, kl.Conv2D):
+            if (tuple(layer.strides) != (1, 1) or layer.padding != "valid"
+                    or layer.data_format != "channels_last"
+                    or tuple(layer.dilation_rate) != (1, 1) or layer.groups != 1):
+                raise ValueError(f"layer {layer.name}: only channels-last, stride 1, valid, "
+                                 "undilated convolutions are supported")
+            layers.append({"type": "conv2d", "name": name, "filters": int(layer.filters),
+                           "kernel_size": [int(k) for k in layer.kernel_size],
+                           "activation": _activation_name(layer)})
+        elif isinstance(layer, kl.MaxPooling2D):
+            if (tuple(layer.strides) != tuple(layer.pool_size) or layer.padding != "valid"
+                    or layer.data_format != "channels_last"):
+                raise ValueError(f"layer {layer.name}: only channels-last, valid pooling with "
+                                 "strides equal to the pool size is supported")
+            layers.append({"type": "maxpool2d", "pool_size": [int(k) for k in layer.pool_size]})
+        else:
+            raise ValueError(f"layer {layer.name} ({type(layer).__name__}) is not supported")
+        if layers[-1]["type"] in ("dense", "conv2d"):
+            if not layer.use_bias:
+                raise ValueError(f"layer {layer.name}: layers without bias are not supported")
+            kernel, bias = layer.get_weights()
+            weights[f"{name}/kernel"] = kernel
+            weights[f"{name}/bias"] = bias
+    return layers, weights
+
+
+def keras_from_layers(layers, weights, input_shape):
+    """Build a Keras 3 model from layer descriptions and weights.
+
+    Parameters
+    ----------
+    layers : list of dict
+    weights : dict of str to numpy.ndarray
+    input_shape : tuple of int
+
+    Returns
+    -------
+    keras.Sequential
+    """
+    keras = import_keras()
+    kl = keras.layers
+    built = [keras.Input(shape=tuple(input_shape))]
+    for layer in layers:
+        kind = layer["type"]
+        if kind == "flatten":
+            built.append(kl.Flatten())
+        elif kind == "dropout":
+            built.append(kl.Dropout(layer["rate"]))
+        elif kind == "dense":
+            built.append(kl.Dense(layer["units"], activation=layer["activation"]))
+        elif kind == "conv2d":
+            built.append(kl.Conv2D(layer["filters"], tuple(layer["kernel_size"]),
+                                   activation=layer["activation"], padding="valid"))
+        elif kind == "maxpool2d":
+            built.append(kl.MaxPooling2D(tuple(layer["pool_size"])))
+    model = keras.Sequential(built)
+    weighted = iter(layer for layer in layers if layer["type"] in ("dense", "conv2d"))
+    for keras_layer in model.layers:
+        if isinstance(keras_layer, (kl.Dense, kl.Conv2D)):
+            name = next(weighted)["name"]
+            keras_layer.set_weights([weights[f"{name}/kernel"], weights[f"{name}/bias"]])
+    return model

@@ -1,0 +1,209 @@
+"""The published model of Duckworth et al. (2020): fetch, verify, convert once, cache.
+
+The model is a TensorFlow 2.3 SavedModel in the authors' public repository,
+which states no licence: it is fetched on the user's request (through astropy's
+download cache, package name ``kinmisalign``), never shipped. Keras 3 cannot
+load it, so its checkpoint weights are read with ``tf.train.load_checkpoint``
+(TensorFlow needed once) and stored in kinmisalign's own model format in the
+cache directory; later loads need numpy only.
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..config import conf
+from ..exceptions import KinmisalignError
+from ._model import FORMAT_VERSION, UsabilityModel
+
+__all__ = ["PUBLISHED_MODELS", "load_published_model", "published_model_urls",
+           "converted_model_path", "ModelDownloadError"]
+
+PKGNAME = "kinmisalign"
+
+
+class ModelDownloadError(KinmisalignError, OSError):
+    """A published model file is missing or differs from the one expected."""
+
+
+PUBLISHED_MODELS = {
+    "duckworth2020": {
+        "description": "Fully connected usability network of Duckworth et al. (2020, MNRAS 492, "
+                       "1869), trained on expert classifications of MPL-8 MaNGA velocity fields",
+        "repository": "Chris-Duckworth/kin_mis_classifications",
+        "commit": "225e0a50e43f917e60a83c8d24b63c2c8a5d107d",
+        "subdir": "NN/fit-model/optimal_FCN_50epoch_ReduceLRonPlateau",
+        # relative path: (size in bytes, sha256)
+        "files": {
+            "saved_model.pb": (
+                148380, "050298b5bcb86642213fe4ae1198c8d3fbe3b932606c7b3a524346a26f5e04e2"),
+            "variables/variables.index": (
+                2228, "28ca58acc96ca62d72e5cb1504c0bd53c3adaa83201d9a631f0951569aabe361"),
+            "variables/variables.data-00000-of-00001": (
+                1018843, "7dd283d7e7511e28b5078f9f1b476f2130aa593b5c704c6162175fed92a17111"),
+        },
+        # Layers of the saved Keras model, in order; the checkpoint numbers the
+        # weighted ones layer_with_weights-0, -1, ...
+        "layers": [
+            {"type": "flatten"},
+            {"type": "dense", "name": "dense_0", "units": 64, "activation": "relu"},
+            {"type": "dense", "name": "dense_1", "units": 128, "activation": "relu"},
+            {"type": "dropout", "rate": 0.6},
+            {"type": "dense", "name": "dense_2", "units": 80, "activation": "relu"},
+            {"type": "dropout", "rate": 0.5},
+            {"type": "dense", "name": "dense_3", "units": 1, "activation": "sigmoid"},
+        ],
+    },
+}
+
+
+def _spec(name):
+    try:
+        return PUBLISHED_MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown published model {name!r}; known: "
+                         f"{', '.join(PUBLISHED_MODELS)}") from None
+
+
+def published_model_urls(name="duckworth2020"):
+    """Where each file of a published model is fetched from (``conf.published_model_url``).
+
+    Parameters
+    ----------
+    name : str, optional
+        Published model name.
+
+    Returns
+    -------
+    dict
+        Relative file path to URL.
+    """
+    spec = _spec(name)
+    base = conf.published_model_url.rstrip("/")
+    return {rel: f"{base}/{spec['commit']}/{spec['subdir']}/{rel}" for rel in spec["files"]}
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verify(path, rel, expected, where):
+    size, sha = expected
+    actual_size = os.path.getsize(path)
+    if actual_size != size or _sha256(path) != sha:
+        raise ModelDownloadError(
+            f"{rel} from {where} is not the published file (size {actual_size}, expected {size}; "
+            f"sha256 expected {sha})")
+
+
+def converted_model_path(name="duckworth2020"):
+    """Path of the converted weights in kinmisalign's cache directory.
+
+    Parameters
+    ----------
+    name : str, optional
+        Published model name.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<cache>/models/<name>-<sha256 prefix>-v<format>.npz``; the file may not exist yet.
+    """
+    from astropy.config.paths import get_cache_dir
+
+    spec = _spec(name)
+    data_sha = spec["files"]["variables/variables.data-00000-of-00001"][1]
+    return (Path(get_cache_dir(PKGNAME)) / "models"
+            / f"{name}-{data_sha[:12]}-v{FORMAT_VERSION}.npz")
+
+
+def _fetch(name):
+    """Local, verified paths of the published files (local copy or download cache)."""
+    spec = _spec(name)
+    local = conf.published_model_dir
+    paths = {}
+    if local:
+        for rel, expected in spec["files"].items():
+            path = Path(local).expanduser() / rel
+            if not path.is_file():
+                raise ModelDownloadError(f"{path} not found (conf.published_model_dir = {local!r})")
+            _verify(path, rel, expected, local)
+            paths[rel] = path
+        return paths
+
+    from astropy.utils.data import clear_download_cache, download_file
+
+    for rel, url in published_model_urls(name).items():
+        try:
+            path = download_file(url, cache=True, show_progress=False, pkgname=PKGNAME,
+                                 timeout=float(conf.download_timeout))
+        except Exception as exc:
+            raise ModelDownloadError(f"could not download {url}: {exc}") from exc
+        try:
+            _verify(path, rel, spec["files"][rel], url)
+        except ModelDownloadError:
+            # Don't keep a wrong file in the cache: the next call fetches it afresh.
+            clear_download_cache(url, pkgname=PKGNAME)
+            raise
+        paths[rel] = Path(path)
+    return paths
+
+
+def _read_checkpoint(paths, spec):
+    try:
+        import tensorflow as tf
+    except ImportError as exc:
+        raise ImportError(
+            "converting the published model needs TensorFlow, once (the converted weights are "
+            'then cached): install the "nn" extra, pip install "kinmisalign[nn]"') from exc
+    with tempfile.TemporaryDirectory() as tmp:
+        # The checkpoint reader wants variables.index and .data side by side.
+        for rel in ("variables/variables.index", "variables/variables.data-00000-of-00001"):
+            target = Path(tmp) / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(paths[rel], target)
+        reader = tf.train.load_checkpoint(str(Path(tmp) / "variables" / "variables"))
+        weighted = [layer for layer in spec["layers"] if layer["type"] == "dense"]
+        weights = {}
+        for index, layer in enumerate(weighted):
+            for part in ("kernel", "bias"):
+                key = f"layer_with_weights-{index}/{part}/.ATTRIBUTES/VARIABLE_VALUE"
+                weights[f"{layer['name']}/{part}"] = reader.get_tensor(key)
+    return weights
+
+
+def load_published_model(name="duckworth2020"):
+    """The published model, converted on first use and cached.
+
+    Parameters
+    ----------
+    name : str, optional
+        Published model name.
+
+    Returns
+    -------
+    `UsabilityModel`
+    """
+    spec = _spec(name)
+    cached = converted_model_path(name)
+    if cached.is_file():
+        try:
+            return UsabilityModel.load(cached)
+        except (ValueError, OSError, KeyError):
+            cached.unlink()  # damaged: convert again
+    paths = _fetch(name)
+    weights = _read_checkpoint(paths, spec)
+    source = conf.published_model_dir or published_model_urls(name)["saved_model.pb"]
+    meta = {"name": name, "description": spec["description"],
+            "repository": spec["repository"], "commit": spec["commit"],
+            "subdir": spec["subdir"], "source": str(source)}
+    model = UsabilityModel(spec["layers"], weights, (32, 32, 1), meta)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    model.save(cached)
+    return model
