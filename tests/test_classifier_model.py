@@ -1,0 +1,188 @@
+"""UsabilityModel: numpy forward pass against Keras, the model file, classify."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from astropy import units as u
+
+from kinmisalign import conf
+from kinmisalign._core import mlp
+from kinmisalign.classifier import (
+    NotClassifiableError,
+    UsabilityModel,
+    classify,
+    load_model,
+    prepare_input,
+)
+from kinmisalign.fields import MapsData, VelocityField
+
+KMS = u.km / u.s
+FCN_LAYERS = [
+    {"type": "flatten"},
+    {"type": "dense", "name": "d0", "units": 8, "activation": "relu"},
+    {"type": "dropout", "rate": 0.5},
+    {"type": "dense", "name": "d1", "units": 1, "activation": "sigmoid"},
+]
+
+
+def tiny_model(seed=0):
+    rng = np.random.default_rng(seed)
+    weights = {"d0/kernel": rng.normal(0, 0.1, (1024, 8)), "d0/bias": rng.normal(0, 0.1, 8),
+               "d1/kernel": rng.normal(0, 1.0, (8, 1)), "d1/bias": np.zeros(1)}
+    return UsabilityModel(FCN_LAYERS, weights, meta={"name": "tiny"})
+
+
+def field(seed, shape=(34, 34), name=None):
+    v = np.random.default_rng(seed).normal(0, 100, shape)
+    return VelocityField.from_array(v * KMS, name=name)
+
+
+@pytest.fixture(scope="module")
+def keras():
+    pytest.importorskip("tensorflow")
+    return pytest.importorskip("keras")
+
+
+def randomise(model, seed):
+    # Non-trivial weights and biases everywhere, so every layer matters.
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0, 1.0 / np.sqrt(w.shape[0] if w.ndim == 2 else
+                                                   np.prod(w.shape[:-1]) if w.ndim > 1 else 10),
+                                  w.shape).astype(np.float32)
+                       for w in model.get_weights()])
+
+
+@pytest.mark.parametrize("kind,n_params", [("fcn", 84321), ("cnn", 210705)])
+def test_numpy_forward_matches_keras(keras, kind, n_params, tmp_path):
+    from kinmisalign.classifier import build_cnn, build_fcn
+
+    net = build_fcn() if kind == "fcn" else build_cnn()
+    assert net.count_params() == n_params
+    randomise(net, 1)
+    model = UsabilityModel.from_keras(net, meta={"name": kind})
+    assert model.n_params == n_params
+    x = np.random.default_rng(2).uniform(-1.2, 1.2, (64, 32, 32, 1)).astype(np.float32)
+    expected = net.predict(x, verbose=0)[:, 0]
+    assert np.max(np.abs(model.predict(x) - expected)) < 1e-5
+    # Through the file and back to Keras.
+    model.save(tmp_path / "m.npz")
+    again = UsabilityModel.load(tmp_path / "m.npz")
+    assert np.array_equal(again.predict(x), model.predict(x))
+    assert np.max(np.abs(again.to_keras().predict(x, verbose=0)[:, 0] - expected)) < 1e-6
+
+
+def test_unsupported_keras_layer(keras):
+    from kinmisalign.classifier import build_cnn
+
+    net = build_cnn()
+    same = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Conv2D(4, 3, padding="same"),
+                             keras.layers.Flatten(), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="valid"):
+        UsabilityModel.from_keras(same)
+    assert UsabilityModel.from_keras(net).layers[0]["type"] == "conv2d"
+
+
+def test_model_file_has_no_pickle(tmp_path):
+    model = tiny_model()
+    path = tmp_path / "tiny.npz"
+    model.save(path)
+    with np.load(path, allow_pickle=False) as archive:
+        assert set(archive.files) == {"__model__", "d0/kernel", "d0/bias", "d1/kernel", "d1/bias"}
+        assert all(archive[k].dtype != object for k in archive.files)
+        header = json.loads(archive["__model__"].tobytes())
+    assert header["format"] == "kinmisalign-usability-model" and header["version"] == 1
+    assert header["layers"] == FCN_LAYERS and header["meta"] == {"name": "tiny"}
+    loaded = load_model(path)
+    assert loaded.name == "tiny" and loaded.n_params == model.n_params
+    x = np.random.default_rng(0).normal(size=(5, 32, 32)).astype(np.float32)  # no channel axis
+    assert np.array_equal(loaded.predict(x), model.predict(x))
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left
+
+
+def test_model_file_refused(tmp_path):
+    model = tiny_model()
+    header = model._header()
+    header["version"] = 99
+    np.savez(tmp_path / "future.npz",
+             __model__=np.frombuffer(json.dumps(header).encode(), np.uint8), **model.weights)
+    with pytest.raises(ValueError, match="upgrade"):
+        UsabilityModel.load(tmp_path / "future.npz")
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(ValueError, match="not a kinmisalign model"):
+        UsabilityModel.load(tmp_path / "other.npz")
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "missing.npz")
+
+
+def test_model_checks_weights():
+    weights = dict(tiny_model().weights)
+    weights["d0/kernel"] = weights["d0/kernel"][:100]
+    with pytest.raises(ValueError, match="d0/kernel has shape"):
+        UsabilityModel(FCN_LAYERS, weights)
+    with pytest.raises(ValueError, match="unsupported type"):
+        UsabilityModel([{"type": "lstm"}], {})
+    with pytest.raises(ValueError, match="one value per sample"):
+        UsabilityModel(FCN_LAYERS[:2], tiny_model().weights)
+    with pytest.raises(ValueError, match="input must have shape"):
+        tiny_model().predict(np.zeros((2, 16, 16, 1)))
+
+
+def test_sigmoid_is_stable():
+    x = np.array([-1000.0, -20.0, 0.0, 20.0, 1000.0], dtype=np.float32)
+    with np.errstate(over="raise", invalid="raise"):  # underflow to 0 is fine
+        y = mlp.ACTIVATIONS["sigmoid"](x)
+    assert y[0] == 0 and y[2] == 0.5 and y[-1] == 1
+    assert np.all(np.diff(y) >= 0)
+
+
+def test_classify_fields_batch():
+    model = tiny_model()
+    empty = VelocityField.from_array(np.ones((30, 30)) * KMS, mask=np.ones((30, 30), bool),
+                                     name="gas")
+    fields = [field(0, name="stellar"), empty, field(1, (44, 44))]
+    table = classify(fields, model=model, threshold=0.3)
+    assert table.colnames == ["FIELD", "USABLE_PROB", "USABLE", "USABLE_REASON"]
+    assert list(table["FIELD"]) == ["stellar", "gas", ""]
+    probs = model.predict(prepare_input([fields[0], fields[2]]))
+    assert np.allclose(table["USABLE_PROB"][[0, 2]], probs)
+    assert table["USABLE_PROB"].mask.tolist() == [False, True, False]
+    assert table["USABLE"].mask.tolist() == [False, True, False]
+    assert list(table["USABLE"][[0, 2]]) == list(probs > 0.3)
+    assert table["USABLE_REASON"][1] == "no unmasked spaxel"
+    assert table.meta == {"USABILITY_MODEL": "tiny", "USABLE_THRESHOLD": 0.3}
+    assert "usable" in table["USABLE_PROB"].description
+    with pytest.raises(NotClassifiableError):
+        classify(empty, model=model)
+
+
+def test_classify_maps_and_threshold_config():
+    model = tiny_model(3)
+    maps = [MapsData(field(i), field(i + 10, (40, 40)), meta={"PLATEIFU": f"1-{i}"})
+            for i in range(3)]
+    table = classify(maps, model=model)
+    assert table.colnames == ["PLATEIFU", "USABLE_PROB_STELLAR", "USABLE_STELLAR",
+                              "USABLE_REASON_STELLAR", "USABLE_PROB_GAS", "USABLE_GAS",
+                              "USABLE_REASON_GAS"]
+    by_field = classify([f for m in maps for f in (m.stellar, m.gas)], model=model)
+    assert np.array_equal(table["USABLE_PROB_GAS"], by_field["USABLE_PROB"][1::2])
+    assert list(table["PLATEIFU"]) == ["1-0", "1-1", "1-2"]
+    one = classify(maps[1], model=model)
+    assert len(one) == 1 and one["USABLE_PROB_STELLAR"][0] == table["USABLE_PROB_STELLAR"][1]
+    with conf.set_temp("usable_threshold", 2.0):
+        assert not classify(maps, model=model)["USABLE_STELLAR"].any()
+    with pytest.raises(TypeError, match="not a mix"):
+        classify([maps[0], maps[0].gas], model=model)
+    with pytest.raises(TypeError, match="ndarray"):
+        classify([np.zeros((30, 30))], model=model)
+
+
+def test_import_kinmisalign_stays_light():
+    code = ("import sys, kinmisalign, kinmisalign.classifier; "
+            "print(sorted({m.split('.')[0] for m in sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout
+    for heavy in ("tensorflow", "keras", "cv2"):
+        assert f"'{heavy}'" not in out
