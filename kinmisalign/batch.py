@@ -1,0 +1,260 @@
+"""Measuring many observations: serial, in local processes, or on a dask cluster."""
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+
+import numpy as np
+from astropy import units as u
+from astropy.table import MaskedColumn, Table
+
+from .exceptions import MapsFormatError
+
+__all__ = ["FLAGS", "describe_flags", "measure_files"]
+
+# KINMIS_FLAG bits: why a value is missing or doubtful. Bits are never reused.
+FLAGS = {
+    "NO_MAPS": (0, "no MAPS file for this observation"),
+    "BAD_MAPS": (1, "the MAPS file is unreadable or does not follow the DAP data model"),
+    "STELLAR_TOO_FEW": (2, "too few stellar spaxels left after masking and cleaning"),
+    "GAS_TOO_FEW": (3, "too few gas spaxels left after masking and cleaning"),
+    "STELLAR_FIT_FAILED": (4, "the stellar field could not be fitted (e.g. constant velocities)"),
+    "GAS_FIT_FAILED": (5, "the gas field could not be fitted (e.g. constant velocities)"),
+}
+
+
+def describe_flags(flag):
+    """Names of the bits set in a ``KINMIS_FLAG`` value.
+
+    Parameters
+    ----------
+    flag : int
+
+    Returns
+    -------
+    list of str
+    """
+    return [name for name, (bit, _) in FLAGS.items() if int(flag) & (1 << bit)]
+
+
+def _bit(name):
+    return 1 << FLAGS[name][0]
+
+
+@dataclass(frozen=True)
+class _Options:
+    """Everything a worker needs besides the file: small and picklable."""
+
+    line: str
+    maskbits: object
+    clean_options: dict
+    fit_options: dict
+
+
+_FLOAT_COLUMNS = ("PA_STELLAR", "PA_STELLAR_ERR", "PA_GAS", "PA_GAS_ERR", "DPA", "DPA_ERR")
+_INT_COLUMNS = ("NSPX_STELLAR", "NSPX_GAS")
+
+
+def _measure_path(path, options):
+    """One observation in, one plain record out; never raises for bad data."""
+    from threadpoolctl import threadpool_limits
+
+    from .maps import read_maps
+    from .measure import measure_maps
+
+    record = {"FILENAME": os.fspath(path), "PLATEIFU": "", "KINMIS_FLAG": 0, "PROBLEMS": ""}
+    # One BLAS/OpenMP thread per task: tasks run side by side, one per core.
+    with threadpool_limits(limits=1):
+        try:
+            maps = read_maps(path, line=options.line, maskbits=options.maskbits)
+        except FileNotFoundError as exc:
+            record.update(KINMIS_FLAG=_bit("NO_MAPS"), PROBLEMS=str(exc))
+            return record
+        except MapsFormatError as exc:
+            record.update(KINMIS_FLAG=_bit("BAD_MAPS"), PROBLEMS=str(exc))
+            return record
+        result = measure_maps(maps, clean_options=options.clean_options,
+                              fit_options=options.fit_options)
+    record["PLATEIFU"] = str(maps.plateifu or "")
+    flag, problems = 0, []
+    for which in ("stellar", "gas"):
+        fit = getattr(result, f"{which}_fit")
+        up = which.upper()
+        if fit is None:
+            problem = getattr(result, f"{which}_problem")
+            too_few = problem.startswith("only ")
+            flag |= _bit(f"{up}_TOO_FEW" if too_few else f"{up}_FIT_FAILED")
+            problems.append(f"{which}: {problem}")
+            continue
+        record[f"PA_{up}"] = fit.pa.to_value(u.deg)
+        record[f"PA_{up}_ERR"] = fit.pa_err.to_value(u.deg)
+        record[f"NSPX_{up}"] = fit.npoints
+    if result.dpa is not None:
+        record["DPA"] = float(result.dpa.to_value(u.deg))
+        record["DPA_ERR"] = float(result.dpa_err.to_value(u.deg))
+    record["KINMIS_FLAG"] = flag
+    record["PROBLEMS"] = "; ".join(problems)
+    return record
+
+
+def _measure_one(args):
+    return _measure_path(*args)
+
+
+def _serial(tasks):
+    for task in tasks:
+        yield _measure_one(task)
+
+
+def _processes(tasks, n_workers):
+    # 'spawn': a clean interpreter per worker, safe whatever threads the parent runs.
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn")) as pool:
+        yield from pool.map(_measure_one, tasks, chunksize=1)
+
+
+def _dask(tasks, client):
+    # A bounded window of tasks in flight keeps memory flat however long the list is.
+    from dask.distributed import wait
+
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    window = 4 * n_workers
+    pending = {}
+    tasks = list(tasks)
+    next_submit = next_yield = 0
+    while next_yield < len(tasks):
+        while next_submit < len(tasks) and len(pending) < window:
+            pending[next_submit] = client.submit(_measure_one, tasks[next_submit], pure=False)
+            next_submit += 1
+        future = pending.pop(next_yield)
+        wait(future)
+        yield future.result()
+        future.release()
+        next_yield += 1
+
+
+def _run(tasks, parallel):
+    """Results of the tasks, in task order."""
+    if parallel is None or parallel is False or parallel == 1:
+        yield from _serial(tasks)
+        return
+    if isinstance(parallel, bool):  # True: one worker per core
+        parallel = os.cpu_count() or 1
+    if isinstance(parallel, int):
+        if parallel < 1:
+            raise ValueError(f"parallel must be a positive number of workers, not {parallel}")
+        yield from _processes(tasks, parallel)
+        return
+    if isinstance(parallel, str):
+        if parallel != "dask":
+            raise ValueError(f"parallel must be False, an int, 'dask' or a dask Client, "
+                             f"not {parallel!r}")
+        try:
+            from dask.distributed import Client, LocalCluster, get_client
+        except ImportError:
+            raise ImportError('parallel="dask" needs dask.distributed: '
+                              'pip install "kinmisalign[dask]"') from None
+        try:
+            client = get_client()
+        except ValueError:  # no client yet: a temporary local cluster, one thread per worker
+            with LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
+                              processes=True, dashboard_address=None) as cluster, \
+                    Client(cluster) as client:
+                yield from _dask(tasks, client)
+            return
+        yield from _dask(tasks, client)
+        return
+    if hasattr(parallel, "submit") and hasattr(parallel, "scheduler_info"):
+        yield from _dask(tasks, parallel)
+        return
+    raise TypeError(f"parallel must be False, an int, 'dask' or a dask Client, not {parallel!r}")
+
+
+def _progress(iterable, total, enabled):
+    if not enabled:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        raise ImportError('progress_bar=True needs tqdm: pip install "kinmisalign[progress]"'
+                          ) from None
+    return tqdm(iterable, total=total, unit="obs")
+
+
+def _records_table(records):
+    """Records (dicts) to a Table with masked columns, units and descriptions."""
+    table = Table()
+    table["FILENAME"] = [r["FILENAME"] for r in records]
+    table["PLATEIFU"] = [r["PLATEIFU"] for r in records]
+    descriptions = {
+        "PA_STELLAR": "stellar kinematic PA, East of North to the receding side, [0, 360)",
+        "PA_STELLAR_ERR": "1-sigma error of PA_STELLAR",
+        "PA_GAS": "H-alpha kinematic PA, East of North to the receding side, [0, 360)",
+        "PA_GAS_ERR": "1-sigma error of PA_GAS",
+        "DPA": "stellar-gas kinematic misalignment, [0, 180]",
+        "DPA_ERR": "1-sigma error of DPA (PA errors in quadrature)",
+        "NSPX_STELLAR": "stellar spaxels used in the fit after cleaning",
+        "NSPX_GAS": "H-alpha spaxels used in the fit after cleaning",
+    }
+    for name in _FLOAT_COLUMNS + _INT_COLUMNS:
+        values = [r.get(name) for r in records]
+        missing = np.array([v is None for v in values], dtype=bool)
+        dtype = np.float64 if name in _FLOAT_COLUMNS else np.int32
+        data = np.array([0 if v is None else v for v in values], dtype=dtype)
+        table[name] = MaskedColumn(data, mask=missing, description=descriptions[name],
+                                   unit=u.deg if name in _FLOAT_COLUMNS else None)
+    table["KINMIS_FLAG"] = MaskedColumn(
+        np.array([r["KINMIS_FLAG"] for r in records], dtype=np.int32),
+        description="bitmask: why a value is missing or doubtful (kinmisalign.batch.FLAGS)")
+    table["PROBLEMS"] = [r["PROBLEMS"] for r in records]
+    return table
+
+
+def measure_files(paths, *, parallel=False, progress_bar=False, line="Ha-6564", maskbits=None,
+                  clean_options=None, fit_options=None):
+    """Measure the kinematics of many MAPS files.
+
+    Each file is read, both velocity fields are cleaned and fitted and
+    their misalignment measured (`~kinmisalign.measure_maps`). A file that
+    is missing or broken, or a field that cannot be fitted, gives masked
+    values and a ``KINMIS_FLAG`` bit for its row; it never stops the run.
+
+    Parameters
+    ----------
+    paths : iterable of str or path-like
+        MAPS files.
+    parallel : bool, int, 'dask' or `dask.distributed.Client`, optional
+        ``False`` (default) runs in this process; an int runs that many
+        local worker processes (``True``: one per core); ``'dask'`` uses the
+        current dask client, or a temporary local cluster; a client runs on
+        its cluster. Every task runs with one BLAS/OpenMP thread. Results do
+        not depend on this choice.
+    progress_bar : bool, optional
+        Show a progress bar (needs ``tqdm``).
+    line : str, optional
+        Emission line of the gas field.
+    maskbits : {'any', 'donotuse'} or int, optional
+        Which DAP mask bits reject a spaxel; default ``conf.maskbits``.
+    clean_options, fit_options : dict, optional
+        Keyword arguments of `~kinmisalign.clean_velocity_field` and
+        `~kinmisalign.fit_pa`.
+
+    Returns
+    -------
+    `~astropy.table.Table`
+        One row per path, in the order given: ``FILENAME``, ``PLATEIFU``,
+        ``PA_STELLAR``, ``PA_STELLAR_ERR``, ``PA_GAS``, ``PA_GAS_ERR``,
+        ``DPA``, ``DPA_ERR`` (deg, masked when not measured),
+        ``NSPX_STELLAR``, ``NSPX_GAS``, ``KINMIS_FLAG`` (bits in `FLAGS`)
+        and ``PROBLEMS`` (why values are missing, in words).
+    """
+    from .config import conf
+
+    # Settings from ``conf`` are resolved here: worker processes do not see conf.set_temp.
+    fit_options = dict(fit_options or {})
+    fit_options.setdefault("min_points", conf.min_points)
+    options = _Options(line=line, maskbits=conf.maskbits if maskbits is None else maskbits,
+                       clean_options=dict(clean_options or {}), fit_options=fit_options)
+    tasks = [(os.fspath(p), options) for p in paths]
+    records = list(_progress(_run(tasks, parallel), len(tasks), progress_bar))
+    return _records_table(records)

@@ -1,0 +1,115 @@
+"""Tests of measure_files: serial, local processes and a real dask LocalCluster."""
+
+import numpy as np
+import pytest
+from astropy import units as u
+
+from kinmisalign.batch import FLAGS, describe_flags, measure_files
+
+
+@pytest.fixture(scope="module")
+def batch_files(tmp_path_factory):
+    """Six small mock files, a missing one and a broken one, in a fixed order."""
+    from kinmisalign import mock
+
+    directory = tmp_path_factory.mktemp("batch")
+    rng = np.random.default_rng(11)
+    paths, truth = [], []
+    for i in range(6):
+        ifu = 1901 + i if i % 2 else 3701 + i
+        galaxy = mock.random_galaxy(rng, bundle_size=19 if i % 2 else 37, usable_stellar=True,
+                                    usable_gas=True, plateifu=f"8001-{ifu}")
+        paths.append(mock.write_maps(galaxy, directory, seed=i))
+        truth.append(galaxy)
+    absent = mock.MockGalaxy(plateifu="8002-1901", gas=mock.FieldModel(kind="absent"))
+    paths.insert(2, mock.write_maps(absent, directory, seed=9))
+    paths.insert(4, directory / "manga-9999-1901-MAPS-HYB10-MILESHC-MASTARSSP.fits.gz")
+    broken = directory / "broken.fits.gz"
+    broken.write_bytes(paths[0].read_bytes()[:5000])
+    paths.append(broken)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def serial(batch_files):
+    return measure_files(batch_files)
+
+
+def _assert_same(a, b):
+    assert a.colnames == b.colnames
+    for name in a.colnames:
+        np.testing.assert_array_equal(np.ma.getmaskarray(a[name]), np.ma.getmaskarray(b[name]),
+                                      err_msg=name)
+        np.testing.assert_array_equal(np.ma.filled(a[name]), np.ma.filled(b[name]),
+                                      err_msg=name)
+
+
+def test_rows_in_order_with_flags(batch_files, serial):
+    assert len(serial) == len(batch_files)
+    assert list(serial["FILENAME"]) == [str(p) for p in batch_files]
+    assert serial["PA_STELLAR"].unit == u.deg
+    assert "receding" in serial["PA_STELLAR"].description
+
+    ok = [0, 1, 3, 5, 6, 7]
+    assert not np.any(serial["PA_STELLAR"].mask[ok])
+    assert not np.any(serial["DPA"].mask[ok])
+    assert np.all(serial["KINMIS_FLAG"][ok] == 0)
+    assert np.all((serial["DPA"][ok] >= 0) & (serial["DPA"][ok] <= 180))
+
+    # No gas detected: stellar PA measured, gas and DPA masked, the reason flagged.
+    assert serial["PLATEIFU"][2] == "8002-1901"
+    assert not serial["PA_STELLAR"].mask[2]
+    assert serial["PA_GAS"].mask[2] and serial["DPA"].mask[2] and serial["NSPX_GAS"].mask[2]
+    assert describe_flags(serial["KINMIS_FLAG"][2]) == ["GAS_TOO_FEW"]
+    assert "gas: only 0 usable point(s)" in serial["PROBLEMS"][2]
+
+    # A missing and a truncated file: everything masked, flagged, the run goes on.
+    assert describe_flags(serial["KINMIS_FLAG"][4]) == ["NO_MAPS"]
+    assert describe_flags(serial["KINMIS_FLAG"][-1]) == ["BAD_MAPS"]
+    for row in (4, -1):
+        assert all(serial[c].mask[row] for c in ("PA_STELLAR", "PA_GAS", "DPA", "NSPX_STELLAR"))
+    assert "not found" in serial["PROBLEMS"][4]
+
+
+def test_processes_match_serial(batch_files, serial):
+    _assert_same(measure_files(batch_files, parallel=2), serial)
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_matches_serial(batch_files, serial):
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        _assert_same(measure_files(batch_files, parallel=client), serial)
+        # 'dask' picks up the current client.
+        _assert_same(measure_files(batch_files[:3], parallel="dask"), serial[:3])
+
+
+def test_conf_is_resolved_in_the_parent(batch_files):
+    from kinmisalign import conf
+
+    with conf.set_temp("min_points", 100_000):
+        table = measure_files(batch_files[:2], parallel=2)
+    assert np.all(table["PA_STELLAR"].mask)
+    assert "STELLAR_TOO_FEW" in describe_flags(table["KINMIS_FLAG"][0])
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), ("threads", ValueError),
+                                        (2.5, TypeError)])
+def test_bad_parallel(batch_files, bad, error):
+    with pytest.raises(error, match="parallel"):
+        measure_files(batch_files[:1], parallel=bad)
+
+
+def test_progress_bar(batch_files, capsys):
+    pytest.importorskip("tqdm")
+    table = measure_files(batch_files[:2], progress_bar=True)
+    assert len(table) == 2
+    assert "2/2" in capsys.readouterr().err
+
+
+def test_flag_bits_are_unique():
+    bits = [bit for bit, _ in FLAGS.values()]
+    assert len(bits) == len(set(bits))
+    assert describe_flags(0) == []
