@@ -31,6 +31,8 @@ def _add_demo(subparsers):
     p.add_argument("-n", "--ngalaxies", type=int, default=36, help="number of mock galaxies")
     p.add_argument("--seed", type=int, default=2020, help="random seed of the mock catalogue")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output table")
+    p.add_argument("-w", "--workers", type=int, default=1,
+                   help="worker processes (default 1: measure in this process)")
     p.set_defaults(func=_cmd_demo)
 
 
@@ -69,7 +71,8 @@ def _cmd_fit(args):
 def _cmd_demo(args):
     from .demo import run_demo
 
-    run_demo(args.output, n=args.ngalaxies, seed=args.seed, overwrite=args.overwrite)
+    run_demo(args.output, n=args.ngalaxies, seed=args.seed, overwrite=args.overwrite,
+             parallel=args.workers if args.workers > 1 else False)
     return 0
 
 

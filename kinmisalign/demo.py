@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy import units as u
-from astropy.table import MaskedColumn, Table
+from astropy.table import Table
 
 __all__ = ["DEMO_MIX", "make_demo_galaxies", "run_demo"]
 
@@ -52,33 +52,6 @@ def make_demo_galaxies(n, seed=2020):
     return galaxies
 
 
-def _masked(values, unit=None, dtype=float, description=None):
-    data = np.array([0 if v is None else v for v in values], dtype=dtype)
-    mask = np.array([v is None for v in values])
-    return MaskedColumn(data, mask=mask, unit=unit, description=description)
-
-
-def _results_table(truth, results):
-    out = Table(truth, copy=True)
-    for which in ("stellar", "gas"):
-        fits = [getattr(r, f"{which}_fit") for r in results]
-        up = which.upper()
-        out[f"PA_{up}"] = _masked([None if f is None else f.pa.to_value(u.deg) for f in fits],
-                                  u.deg, description=f"{which} kinematic PA, East of North to "
-                                  "the receding side")
-        out[f"PA_{up}_ERR"] = _masked(
-            [None if f is None else f.pa_err.to_value(u.deg) for f in fits], u.deg,
-            description=f"1-sigma error of PA_{up}")
-        out[f"NSPX_{up}"] = _masked([None if f is None else f.npoints for f in fits],
-                                    dtype=np.int32, description=f"{which} spaxels fitted")
-    out["DPA"] = _masked([None if r.dpa is None else r.dpa.to_value(u.deg) for r in results],
-                         u.deg, description="stellar-gas misalignment in [0, 180]")
-    out["DPA_ERR"] = _masked(
-        [None if r.dpa_err is None else r.dpa_err.to_value(u.deg) for r in results], u.deg,
-        description="1-sigma error of DPA")
-    return out
-
-
 def _angle_diff(a, b, period):
     d = np.abs(np.asarray(a, float) - np.asarray(b, float)) % period
     return np.minimum(d, period - d)
@@ -116,8 +89,16 @@ def _report(out, elapsed):
     return "\n".join(lines)
 
 
+def _has_tqdm():
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def run_demo(output="kinmisalign-demo", n=36, seed=2020, overwrite=False, n_figures=4,
-             verbose=True):
+             parallel=False, verbose=True):
     """Run the pipeline offline on mock galaxies and compare with the truth.
 
     Writes ``<output>/maps/`` (mock MAPS files), ``<output>/kinematics.ecsv``
@@ -136,6 +117,8 @@ def run_demo(output="kinmisalign-demo", n=36, seed=2020, overwrite=False, n_figu
         Replace an existing output table.
     n_figures : int, optional
         Number of QA figures to write.
+    parallel : bool, int, 'dask' or `dask.distributed.Client`, optional
+        How to run the measurements (see `~kinmisalign.batch.measure_files`).
     verbose : bool, optional
         Print progress and the comparison with the truth.
 
@@ -144,6 +127,7 @@ def run_demo(output="kinmisalign-demo", n=36, seed=2020, overwrite=False, n_figu
     `~astropy.table.Table`
         The measured catalogue with the truth columns.
     """
+    from .batch import measure_files
     from .maps import read_maps
     from .measure import measure_maps
     from .mock import write_maps
@@ -157,32 +141,31 @@ def run_demo(output="kinmisalign-demo", n=36, seed=2020, overwrite=False, n_figu
     maps_dir = output / "maps"
     maps_dir.mkdir(parents=True, exist_ok=True)
 
-    start = time.perf_counter()
     galaxies = make_demo_galaxies(n, seed)
-    rows, results = [], []
-    for i, (label, galaxy) in enumerate(galaxies):
-        path = write_maps(galaxy, maps_dir, layout="DR17")
-        result = measure_maps(read_maps(path))
-        row = galaxy.truth()
-        row["KIND"] = label
-        row["FILENAME"] = path.relative_to(output).as_posix()
-        rows.append(row)
-        results.append(result)
-        if i < n_figures:
-            fig = plot_velocity_fields(result.stellar, result.gas, result.stellar_fit,
-                                       result.gas_fit, title=f"{galaxy.plateifu} ({label})")
-            fig.savefig(output / f"qa-{galaxy.plateifu}.png")
-        if verbose:
-            print(f"\r  measured {i + 1}/{len(galaxies)}", end="", flush=True)
+    paths, rows = [], []
+    for label, galaxy in galaxies:
+        paths.append(write_maps(galaxy, maps_dir, layout="DR17"))
+        rows.append({"KIND": label, **galaxy.truth()})
     if verbose:
-        print()
+        print(f"Wrote {len(paths)} mock MAPS files to {maps_dir}/")
+
+    start = time.perf_counter()
+    measured = measure_files(paths, parallel=parallel, progress_bar=verbose and _has_tqdm())
     elapsed = time.perf_counter() - start
 
-    truth = Table(rows=rows, names=list(rows[0]))
-    out = _results_table(truth, results)
+    out = Table(rows=rows, names=list(rows[0]))
+    for name in measured.colnames:
+        if name not in ("PLATEIFU",):
+            out[name] = measured[name]
+    out["FILENAME"] = [Path(p).relative_to(output).as_posix() for p in paths]
     out.meta.update({"MOCK_SEED": seed, "NGALAXIES": n})
     out.write(table_path, overwrite=True)
 
+    for (label, galaxy), path in list(zip(galaxies, paths, strict=True))[:n_figures]:
+        result = measure_maps(read_maps(path))
+        fig = plot_velocity_fields(result.stellar, result.gas, result.stellar_fit,
+                                   result.gas_fit, title=f"{galaxy.plateifu} ({label})")
+        fig.savefig(output / f"qa-{galaxy.plateifu}.png")
     ax = plot_misalignment_histogram(u.Quantity(out["DPA"].filled(np.nan), u.deg))
     ax.figure.savefig(output / "dpa-histogram.png")
     if verbose:

@@ -42,7 +42,7 @@ def test_demo(tmp_path, capsys):
     from kinmisalign.cli import main
 
     out = tmp_path / "demo"
-    assert main(["demo", "-o", str(out), "-n", "8"]) == 0
+    assert main(["demo", "-o", str(out), "-n", "8", "--workers", "2"]) == 0
     printed = capsys.readouterr().out
     assert "Measured 8 mock galaxies" in printed
     table = Table.read(out / "kinematics.ecsv")
