@@ -211,3 +211,85 @@ def test_engine_contract():
     assert 0.0 <= axis < 180.0
     assert err == fit_point_symmetry(x, y, v).error3 / 3.0
     assert isinstance(axis, float) and isinstance(err, float) and isinstance(dv, float)
+
+
+# -- agreement with pafit on many mock fields (slow) ----------------------------------------------
+# Galaxies per bundle size and the coverage (radius of the S/N >= 1 region over the bundle
+# radius) drawn for each: pafit costs ~1 s per 19-fibre field and ~3 ms more per point, so the
+# larger bundles are given a smaller measured region to keep the test to a few minutes. Each
+# galaxy gives a stellar and a gas field, all usable (regular or messy, misaligned or not).
+AGREEMENT_MIX = {19: (60, None), 37: (16, (0.55, 0.75)), 61: (8, (0.4, 0.5)),
+                 91: (8, (0.3, 0.4)), 127: (7, (0.25, 0.35))}
+
+
+def _mock_fields(seed=2024):
+    """(label, x, y, v) of the cleaned usable fields of the mock galaxies of AGREEMENT_MIX."""
+    import dataclasses
+
+    from kinmisalign import VelocityField
+    from kinmisalign.mock import make_maps_arrays, random_galaxy
+
+    rng = np.random.default_rng(seed)
+    for bundle, (count, coverage) in AGREEMENT_MIX.items():
+        for _ in range(count):
+            galaxy = random_galaxy(rng, bundle_size=bundle, usable_stellar=True,
+                                   usable_gas=True)
+            if coverage is not None:
+                galaxy = dataclasses.replace(galaxy, coverage=float(rng.uniform(*coverage)))
+            arrays = make_maps_arrays(galaxy)
+            for name in ("stellar", "gas"):
+                field = VelocityField(
+                    arrays.x * u.arcsec, arrays.y * u.arcsec,
+                    getattr(arrays, f"{name}_vel") * KMS,
+                    ivar=getattr(arrays, f"{name}_ivar") * u.s**2 / u.km**2,
+                    mask=getattr(arrays, f"{name}_mask"),
+                )
+                x, y, v, _ = clean_velocity_field(field).points()
+                yield f"{bundle}-{name}", x.value, y.value, v.value
+
+
+@pytest.mark.slow
+def test_agreement_with_pafit_on_mock_and_real_fields(real_maps_path):
+    maps = read_maps(real_maps_path)
+    fields = []
+    for name, field in (("real-stellar", maps.stellar), ("real-gas", maps.gas)):
+        x, y, v, _ = clean_velocity_field(field).points()
+        fields.append((name, x.value, y.value, v.value))
+    fields.extend(_mock_fields())
+    assert len(fields) >= 200
+    assert {label.split("-")[0] for label, *_ in fields} >= {"19", "37", "61", "91", "127"}
+
+    rows = []
+    for label, x, y, v in fields:
+        v = v - np.median(v)
+        fast = ENGINES["fast"](x, y, v, 10.0, 361)
+        ref = ENGINES["pafit"](x, y, v, 10.0, 361)
+        rows.append((_axis_diff(fast[0], ref[0]), ref[1], abs(fast[1] - ref[1])))
+        if label.startswith("real"):
+            # Recorded with pafit (tests/test_pa.py): the engines agree exactly here.
+            assert fast[0] == ref[0] == 167.0, label
+            assert fast[1] == pytest.approx(ref[1])
+    dpa, err1, derr = np.array(rows).T
+
+    # Shown with ``-s``: the figures quoted in the comments below.
+    print(f"\n{len(rows)} fields: |dPA| <= 0.5 deg {np.mean(dpa <= 0.5):.1%}, "
+          f"<= 1 deg {np.mean(dpa <= 1.0):.1%}, max {dpa.max():.1f} deg, within pafit 1-sigma "
+          f"{np.mean(dpa <= err1):.1%}; errors within 0.5 deg {np.mean(derr <= 0.5):.1%} "
+          f"(max {derr.max():.2f} deg); within pafit 3-sigma {np.mean(dpa <= 3 * err1):.1%}")
+    # pafit triangulates each rotated copy of the points anew; on a regular spaxel grid,
+    # where four or more points are co-circular everywhere, which diagonal it picks in each
+    # cell is arbitrary, so its chi-square curve carries a small random jitter. Near a flat
+    # (or double) minimum that moves its answer by a grid step or more: pafit against itself,
+    # with the coordinates moved by 1e-9 arcsec, agreed within 0.5 deg on only 81% of 58
+    # such fields, within 1 deg on 90%, within its 1-sigma error on 97%; with the points
+    # merely reordered, once by 27 deg. So the bar first set for this engine (99% within
+    # 0.5 deg, all within pafit's error) cannot be met by any implementation, and 'pafit'
+    # stays the default. Measured here (seed 2024, 200 fields): 82.5% within 0.5 deg, 90.5%
+    # within 1 deg, 98.0% within pafit's 1-sigma error, 99.5% within its 3-sigma error (the
+    # exception, 34.5 deg off, has two nearly equal minima), 1-sigma errors within 0.5 deg
+    # for 98.5%. The bounds below guard these figures.
+    assert np.mean(dpa <= 0.5) >= 0.80
+    assert np.mean(dpa <= 1.0) >= 0.88
+    assert np.mean(dpa <= err1) >= 0.95  # within pafit's 1-sigma error
+    assert np.mean(dpa <= 3 * err1) >= 0.99  # within the 3-sigma error pafit returns
+    assert np.mean(derr <= 0.5) >= 0.95  # 1-sigma errors
