@@ -144,6 +144,9 @@ def _fetch(name):
             path = download_file(url, cache=True, show_progress=False, pkgname=PKGNAME,
                                  timeout=float(conf.download_timeout))
         except Exception as exc:
+            # An HTTPError holds the open response: close it rather than leak the socket.
+            if callable(getattr(exc, "close", None)):
+                exc.close()
             raise ModelDownloadError(f"could not download {url}: {exc}") from exc
         try:
             _verify(path, rel, spec["files"][rel], url)
