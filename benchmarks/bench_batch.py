@@ -1,0 +1,137 @@
+"""End-to-end throughput of the batch pipeline on gzipped mock MAPS files.
+
+Run as ``python benchmarks/bench_batch.py``. It writes ``--nfiles`` mock MAPS
+files of the realistic mix of bundle sizes (DR17 layout, gzipped), then
+measures, per observation:
+
+- the floor: decompressing each file and reading only the extensions the
+  pipeline needs (``SPX_SKYCOO``, ``BINID``, the stellar and gas velocity
+  extensions and their mask and inverse-variance companions);
+- the pipeline in one process: `~kinmisalign.read_maps`, cleaning and fitting
+  both fields (the default engine), the misalignment and the network input
+  of both fields;
+- `~kinmisalign.batch.measure_files` with ``--workers`` local processes,
+
+and extrapolates to 11,000 observations (DR17). With ``--memory`` it also runs
+``measure_files`` over 1,000 observations (the files repeated) and reports
+the peak resident memory of the parent and of the largest worker.
+"""
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from threadpoolctl import threadpool_limits
+
+__all__ = ["make_files", "time_floor", "time_pipeline", "time_batch", "main"]
+
+NEEDED = ("SPX_SKYCOO", "BINID", "STELLAR_VEL", "STELLAR_VEL_IVAR", "STELLAR_VEL_MASK",
+          "EMLINE_GVEL", "EMLINE_GVEL_IVAR", "EMLINE_GVEL_MASK")
+DR17_OBSERVATIONS = 11_000
+
+
+def make_files(directory, n, seed=0):
+    """Write ``n`` mock MAPS files of the realistic mix; return their paths."""
+    from kinmisalign.mock import make_mock_catalogue
+
+    table = make_mock_catalogue(directory, n, seed=seed)
+    return [Path(directory) / name for name in table["FILENAME"]]
+
+
+def time_floor(paths):
+    """Seconds per file to decompress and read the needed extensions."""
+    start = time.perf_counter()
+    for path in paths:
+        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+            for name in NEEDED:
+                np.array(hdul[name].data)
+    return (time.perf_counter() - start) / len(paths)
+
+
+def time_pipeline(paths):
+    """Seconds per observation of the whole per-observation chain in this process."""
+    from kinmisalign import measure_maps, read_maps
+
+    try:
+        from kinmisalign.classifier import prepare_input
+    except ImportError:  # no classifier yet: time the rest
+        prepare_input = None
+    start = time.perf_counter()
+    with threadpool_limits(limits=1):
+        for path in paths:
+            maps = read_maps(path)
+            measure_maps(maps)
+            if prepare_input is not None:
+                prepare_input([maps.stellar, maps.gas], errors="nan")
+    return (time.perf_counter() - start) / len(paths), prepare_input is not None
+
+
+def time_batch(paths, workers):
+    """Seconds per observation of measure_files with ``workers`` processes."""
+    from kinmisalign.batch import measure_files
+
+    start = time.perf_counter()
+    table = measure_files(paths, parallel=workers if workers > 1 else False)
+    return (time.perf_counter() - start) / len(paths), table
+
+
+def _minutes(per_obs):
+    return per_obs * DR17_OBSERVATIONS / 60.0
+
+
+def main(argv=None):
+    """Print the throughput table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nfiles", type=int, default=200, help="mock files (default 200)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--memory", action="store_true",
+                        help="also run 1,000 observations and report peak memory")
+    parser.add_argument("--directory", help="reuse/keep the mock files here")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(args.directory or tmp)
+        start = time.perf_counter()
+        paths = sorted(directory.glob("*.fits.gz")) if args.directory else []
+        if len(paths) < args.nfiles:
+            paths = make_files(directory, args.nfiles)
+        paths = paths[: args.nfiles]
+        print(f"{len(paths)} mock MAPS files ready in {time.perf_counter() - start:.1f} s "
+              f"({sum(p.stat().st_size for p in paths) / len(paths) / 1e6:.2f} MB each)")
+
+        floor = time_floor(paths)
+        serial, with_input = time_pipeline(paths)
+        batch, table = time_batch(paths, args.workers)
+        what = "read, clean, fit both, ΔPA" + (", network input" if with_input else "")
+        print(f"\nper observation ({what}); extrapolated to {DR17_OBSERVATIONS:,} observations")
+        print(f"{'':34s} {'s/obs':>8s} {'minutes':>8s} {'x floor':>8s}")
+        rows = [("floor: decompress + read needed", floor),
+                ("pipeline, 1 process", serial),
+                (f"measure_files, {args.workers} workers", batch)]
+        for label, value in rows:
+            print(f"{label:34s} {value:8.4f} {_minutes(value):8.1f} {value / floor:8.2f}")
+        print(f"\nmeasure_files per observation and core: {batch * args.workers:.4f} s "
+              f"({batch * args.workers / floor:.2f} x the single-core floor)")
+        n_fitted = int((~table["PA_STELLAR"].mask).sum())
+        print(f"stellar PAs measured: {n_fitted}/{len(table)}")
+
+        if args.memory:
+            from kinmisalign.batch import measure_files
+
+            many = [paths[i % len(paths)] for i in range(1000)]
+            start = time.perf_counter()
+            table = measure_files(many, parallel=args.workers)
+            elapsed = time.perf_counter() - start
+            parent = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            print(f"\n1,000 observations with {args.workers} workers: {elapsed:.1f} s; "
+                  f"peak RSS parent {parent:.0f} MB, largest worker {child:.0f} MB, "
+                  f"total at most {parent + args.workers * child:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
