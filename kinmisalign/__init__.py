@@ -5,6 +5,7 @@ try:
 except ImportError:  # running from a source tree without an install
     __version__ = "0.0.0"
 
+from .classifier import UsabilityModel, classify, load_model, prepare_input
 from .cleaning import clean_velocity_field
 from .config import conf
 from .exceptions import FitError, KinmisalignError, MapsFormatError, NotEnoughPointsError
@@ -32,4 +33,8 @@ __all__ = [
     "GalaxyKinematics",
     "plot_velocity_fields",
     "plot_misalignment_histogram",
+    "classify",
+    "load_model",
+    "prepare_input",
+    "UsabilityModel",
 ]

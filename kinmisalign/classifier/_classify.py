@@ -3,7 +3,6 @@
 import os
 
 import numpy as np
-from astropy.table import MaskedColumn, Table
 
 from ..config import conf
 from ..fields import MapsData, VelocityField
@@ -68,6 +67,8 @@ def _describe(name, suffix, threshold):
 
 
 def _columns(probs, reasons, threshold, suffix):
+    from astropy.table import MaskedColumn
+
     tag = f"_{suffix.upper()}" if suffix else ""
     missing = np.isnan(probs)
     usable = np.where(missing, False, probs > threshold)
@@ -123,6 +124,8 @@ def classify(fields_or_maps, model=None, threshold=None, *, batch_size=8192):
     >>> from kinmisalign import read_maps, classify     # doctest: +SKIP
     >>> classify(read_maps("manga-7815-3702-MAPS-HYB10-GAU-MILESHC.fits.gz"))  # doctest: +SKIP
     """
+    from astropy.table import Table  # slow to import: only when needed
+
     threshold = float(conf.usable_threshold if threshold is None else threshold)
     single = isinstance(fields_or_maps, (VelocityField, MapsData))
     items = [fields_or_maps] if single else list(fields_or_maps)
