@@ -52,7 +52,7 @@ def time_floor(paths):
     return (time.perf_counter() - start) / len(paths)
 
 
-def time_pipeline(paths):
+def time_pipeline(paths, method):
     """Seconds per observation of the whole per-observation chain in this process."""
     from kinmisalign import measure_maps, read_maps
 
@@ -64,18 +64,19 @@ def time_pipeline(paths):
     with threadpool_limits(limits=1):
         for path in paths:
             maps = read_maps(path)
-            measure_maps(maps)
+            measure_maps(maps, fit_options={"method": method})
             if prepare_input is not None:
                 prepare_input([maps.stellar, maps.gas], errors="nan")
     return (time.perf_counter() - start) / len(paths), prepare_input is not None
 
 
-def time_batch(paths, workers):
+def time_batch(paths, workers, method):
     """Seconds per observation of measure_files with ``workers`` processes."""
     from kinmisalign.batch import measure_files
 
     start = time.perf_counter()
-    table = measure_files(paths, parallel=workers if workers > 1 else False)
+    table = measure_files(paths, parallel=workers if workers > 1 else False,
+                          fit_options={"method": method})
     return (time.perf_counter() - start) / len(paths), table
 
 
@@ -88,6 +89,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nfiles", type=int, default=200, help="mock files (default 200)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--method", default="fast", help="PA engine (default 'fast')")
     parser.add_argument("--memory", action="store_true",
                         help="also run 1,000 observations and report peak memory")
     parser.add_argument("--directory", help="reuse/keep the mock files here")
@@ -104,9 +106,10 @@ def main(argv=None):
               f"({sum(p.stat().st_size for p in paths) / len(paths) / 1e6:.2f} MB each)")
 
         floor = time_floor(paths)
-        serial, with_input = time_pipeline(paths)
-        batch, table = time_batch(paths, args.workers)
-        what = "read, clean, fit both, ΔPA" + (", network input" if with_input else "")
+        serial, with_input = time_pipeline(paths, args.method)
+        batch, table = time_batch(paths, args.workers, args.method)
+        what = (f"read, clean, fit both ({args.method}), ΔPA"
+                + (", network input" if with_input else ""))
         print(f"\nper observation ({what}); extrapolated to {DR17_OBSERVATIONS:,} observations")
         print(f"{'':34s} {'s/obs':>8s} {'minutes':>8s} {'x floor':>8s}")
         rows = [("floor: decompress + read needed", floor),
@@ -124,7 +127,8 @@ def main(argv=None):
 
             many = [paths[i % len(paths)] for i in range(1000)]
             start = time.perf_counter()
-            table = measure_files(many, parallel=args.workers)
+            table = measure_files(many, parallel=args.workers,
+                                  fit_options={"method": args.method})
             elapsed = time.perf_counter() - start
             parent = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
