@@ -9,7 +9,7 @@ import numpy as np
 from astropy import units as u
 from astropy.table import MaskedColumn, Table
 
-from .exceptions import MapsFormatError
+from .exceptions import MapsFormatError, NotEnoughPointsError
 
 __all__ = ["FLAGS", "describe_flags", "measure_files"]
 
@@ -21,6 +21,14 @@ FLAGS = {
     "GAS_TOO_FEW": (3, "too few gas spaxels left after masking and cleaning"),
     "STELLAR_FIT_FAILED": (4, "the stellar field could not be fitted (e.g. constant velocities)"),
     "GAS_FIT_FAILED": (5, "the gas field could not be fitted (e.g. constant velocities)"),
+    "STELLAR_NOT_CLASSIFIED": (6, "the stellar map has no unmasked non-zero velocity, so the "
+                                  "usability network cannot judge it"),
+    "GAS_NOT_CLASSIFIED": (7, "the gas map has no unmasked non-zero velocity, so the usability "
+                              "network cannot judge it"),
+    "STELLAR_UNUSABLE": (8, "the usability network judges the stellar field unusable: its PA "
+                            "is doubtful"),
+    "GAS_UNUSABLE": (9, "the usability network judges the gas field unusable: its PA is "
+                        "doubtful"),
 }
 
 
@@ -50,10 +58,13 @@ class _Options:
     maskbits: object
     clean_options: dict
     fit_options: dict
+    model: object = None  # a UsabilityModel, or None for no classification
+    threshold: float = 0.5
 
 
 _FLOAT_COLUMNS = ("PA_STELLAR", "PA_STELLAR_ERR", "PA_GAS", "PA_GAS_ERR", "DPA", "DPA_ERR")
 _INT_COLUMNS = ("NSPX_STELLAR", "NSPX_GAS")
+_PROB_COLUMNS = ("USABLE_PROB_STELLAR", "USABLE_PROB_GAS")
 
 
 def _measure_path(path, options):
@@ -76,16 +87,16 @@ def _measure_path(path, options):
             return record
         result = measure_maps(maps, clean_options=options.clean_options,
                               fit_options=options.fit_options)
+        flag, problems = _classify_into(record, maps, options)
     record["PLATEIFU"] = str(maps.plateifu or "")
-    flag, problems = 0, []
     for which in ("stellar", "gas"):
         fit = getattr(result, f"{which}_fit")
         up = which.upper()
         if fit is None:
-            problem = getattr(result, f"{which}_problem")
-            too_few = problem.startswith("only ")
+            error = getattr(result, f"{which}_error")
+            too_few = isinstance(error, NotEnoughPointsError)
             flag |= _bit(f"{up}_TOO_FEW" if too_few else f"{up}_FIT_FAILED")
-            problems.append(f"{which}: {problem}")
+            problems.append(f"{which}: {error}")
             continue
         record[f"PA_{up}"] = fit.pa.to_value(u.deg)
         record[f"PA_{up}_ERR"] = fit.pa_err.to_value(u.deg)
@@ -98,33 +109,64 @@ def _measure_path(path, options):
     return record
 
 
-def _measure_one(args):
-    return _measure_path(*args)
+def _classify_into(record, maps, options):
+    """Usability probabilities of both fields into ``record``; returns (flag, problems)."""
+    if options.model is None:
+        return 0, []
+    from .classifier import prepare_input
+
+    flag, problems = 0, []
+    probs = options.model.predict(prepare_input([maps.stellar, maps.gas], errors="nan"))
+    for which, p in zip(("STELLAR", "GAS"), probs, strict=True):
+        if np.isfinite(p):
+            record[f"USABLE_PROB_{which}"] = float(p)
+            record[f"USABLE_{which}"] = bool(p > options.threshold)
+            if not p > options.threshold:
+                flag |= _bit(f"{which}_UNUSABLE")
+        else:
+            flag |= _bit(f"{which}_NOT_CLASSIFIED")
+            problems.append(f"{which.lower()}: not classified (no unmasked non-zero velocity)")
+    return flag, problems
 
 
-def _serial(tasks):
-    for task in tasks:
-        yield _measure_one(task)
+# Worker processes get the options once, at start-up, not with every task.
+_WORKER_OPTIONS = None
 
 
-def _processes(tasks, n_workers):
+def _init_worker(options):
+    global _WORKER_OPTIONS
+    _WORKER_OPTIONS = options
+
+
+def _measure_in_worker(path):
+    return _measure_path(path, _WORKER_OPTIONS)
+
+
+def _serial(paths, options):
+    for path in paths:
+        yield _measure_path(path, options)
+
+
+def _processes(paths, options, n_workers):
     # 'spawn': a clean interpreter per worker, safe whatever threads the parent runs.
-    with ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn")) as pool:
-        yield from pool.map(_measure_one, tasks, chunksize=1)
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn"),
+                             initializer=_init_worker, initargs=(options,)) as pool:
+        yield from pool.map(_measure_in_worker, paths, chunksize=1)
 
 
-def _dask(tasks, client):
+def _dask(paths, options, client):
     # A bounded window of tasks in flight keeps memory flat however long the list is.
     from dask.distributed import wait
 
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     window = 4 * n_workers
+    shared = client.scatter(options, broadcast=True, hash=False)
     pending = {}
-    tasks = list(tasks)
     next_submit = next_yield = 0
-    while next_yield < len(tasks):
-        while next_submit < len(tasks) and len(pending) < window:
-            pending[next_submit] = client.submit(_measure_one, tasks[next_submit], pure=False)
+    while next_yield < len(paths):
+        while next_submit < len(paths) and len(pending) < window:
+            pending[next_submit] = client.submit(_measure_path, paths[next_submit], shared,
+                                                 pure=False)
             next_submit += 1
         future = pending.pop(next_yield)
         wait(future)
@@ -133,17 +175,17 @@ def _dask(tasks, client):
         next_yield += 1
 
 
-def _run(tasks, parallel):
-    """Results of the tasks, in task order."""
+def _run(paths, options, parallel):
+    """Records of the paths, in order."""
     if parallel is None or parallel is False or parallel == 1:
-        yield from _serial(tasks)
+        yield from _serial(paths, options)
         return
     if isinstance(parallel, bool):  # True: one worker per core
         parallel = os.cpu_count() or 1
     if isinstance(parallel, int):
         if parallel < 1:
             raise ValueError(f"parallel must be a positive number of workers, not {parallel}")
-        yield from _processes(tasks, parallel)
+        yield from _processes(paths, options, parallel)
         return
     if isinstance(parallel, str):
         if parallel != "dask":
@@ -160,12 +202,12 @@ def _run(tasks, parallel):
             with LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
                               processes=True, dashboard_address=None) as cluster, \
                     Client(cluster) as client:
-                yield from _dask(tasks, client)
+                yield from _dask(paths, options, client)
             return
-        yield from _dask(tasks, client)
+        yield from _dask(paths, options, client)
         return
     if hasattr(parallel, "submit") and hasattr(parallel, "scheduler_info"):
-        yield from _dask(tasks, parallel)
+        yield from _dask(paths, options, parallel)
         return
     raise TypeError(f"parallel must be False, an int, 'dask' or a dask Client, not {parallel!r}")
 
@@ -181,7 +223,7 @@ def _progress(iterable, total, enabled):
     return tqdm(iterable, total=total, unit="obs")
 
 
-def _records_table(records):
+def _records_table(records, classified=False):
     """Records (dicts) to a Table with masked columns, units and descriptions."""
     table = Table()
     table["FILENAME"] = [r["FILENAME"] for r in records]
@@ -203,6 +245,17 @@ def _records_table(records):
         data = np.array([0 if v is None else v for v in values], dtype=dtype)
         table[name] = MaskedColumn(data, mask=missing, description=descriptions[name],
                                    unit=u.deg if name in _FLOAT_COLUMNS else None)
+    if any(name in r for r in records for name in _PROB_COLUMNS) or classified:
+        for which in ("STELLAR", "GAS"):
+            probs = [r.get(f"USABLE_PROB_{which}") for r in records]
+            missing = np.array([p is None for p in probs], dtype=bool)
+            table[f"USABLE_PROB_{which}"] = MaskedColumn(
+                np.array([np.nan if p is None else p for p in probs], dtype=np.float32),
+                mask=missing, description=f"network probability that the {which.lower()} "
+                                          "field is usable")
+            table[f"USABLE_{which}"] = MaskedColumn(
+                np.array([bool(r.get(f"USABLE_{which}", False)) for r in records]),
+                mask=missing, description=f"USABLE_PROB_{which} above the threshold")
     table["KINMIS_FLAG"] = MaskedColumn(
         np.array([r["KINMIS_FLAG"] for r in records], dtype=np.int32),
         description="bitmask: why a value is missing or doubtful (kinmisalign.batch.FLAGS)")
@@ -210,8 +263,8 @@ def _records_table(records):
     return table
 
 
-def measure_files(paths, *, parallel=False, progress_bar=False, line="Ha-6564", maskbits=None,
-                  clean_options=None, fit_options=None):
+def measure_files(paths, *, model=None, threshold=None, parallel=False, progress_bar=False,
+                  line="Ha-6564", maskbits=None, clean_options=None, fit_options=None):
     """Measure the kinematics of many MAPS files.
 
     Each file is read, both velocity fields are cleaned and fitted and
@@ -223,6 +276,13 @@ def measure_files(paths, *, parallel=False, progress_bar=False, line="Ha-6564", 
     ----------
     paths : iterable of str or path-like
         MAPS files.
+    model : str, path-like or `~kinmisalign.classifier.UsabilityModel`, optional
+        A usability network (see `~kinmisalign.classifier.load_model`); when
+        given, the probability that each field is usable is added. Default:
+        no classification.
+    threshold : float, optional
+        Probability above which a field counts as usable; default
+        ``conf.usable_threshold``.
     parallel : bool, int, 'dask' or `dask.distributed.Client`, optional
         ``False`` (default) runs in this process; an int runs that many
         local worker processes (``True``: one per core); ``'dask'`` uses the
@@ -245,16 +305,25 @@ def measure_files(paths, *, parallel=False, progress_bar=False, line="Ha-6564", 
         One row per path, in the order given: ``FILENAME``, ``PLATEIFU``,
         ``PA_STELLAR``, ``PA_STELLAR_ERR``, ``PA_GAS``, ``PA_GAS_ERR``,
         ``DPA``, ``DPA_ERR`` (deg, masked when not measured),
-        ``NSPX_STELLAR``, ``NSPX_GAS``, ``KINMIS_FLAG`` (bits in `FLAGS`)
-        and ``PROBLEMS`` (why values are missing, in words).
+        ``NSPX_STELLAR``, ``NSPX_GAS``, with a model ``USABLE_PROB_STELLAR``,
+        ``USABLE_STELLAR``, ``USABLE_PROB_GAS``, ``USABLE_GAS``, then
+        ``KINMIS_FLAG`` (bits in `FLAGS`) and ``PROBLEMS`` (why values are
+        missing, in words).
     """
     from .config import conf
 
     # Settings from ``conf`` are resolved here: worker processes do not see conf.set_temp.
     fit_options = dict(fit_options or {})
     fit_options.setdefault("min_points", conf.min_points)
+    if model is not None:
+        from .classifier import load_model
+
+        model = load_model(model)
+    if threshold is None:
+        threshold = conf.usable_threshold
     options = _Options(line=line, maskbits=conf.maskbits if maskbits is None else maskbits,
-                       clean_options=dict(clean_options or {}), fit_options=fit_options)
-    tasks = [(os.fspath(p), options) for p in paths]
-    records = list(_progress(_run(tasks, parallel), len(tasks), progress_bar))
-    return _records_table(records)
+                       clean_options=dict(clean_options or {}), fit_options=fit_options,
+                       model=model, threshold=float(threshold))
+    paths = [os.fspath(p) for p in paths]
+    records = list(_progress(_run(paths, options, parallel), len(paths), progress_bar))
+    return _records_table(records, classified=model is not None)

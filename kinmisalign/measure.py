@@ -19,8 +19,8 @@ class GalaxyKinematics:
         The cleaned velocity fields.
     stellar_fit, gas_fit : `~kinmisalign.PAFit` or None
         The position-angle fits; None when a field could not be fitted.
-    stellar_problem, gas_problem : str or None
-        Why a field was not fitted.
+    stellar_error, gas_error : `~kinmisalign.KinmisalignError` or None
+        Why a field was not fitted (e.g. `~kinmisalign.NotEnoughPointsError`).
     dpa, dpa_err : `~astropy.units.Quantity` or None
         Misalignment and its 1σ error, when both fields were fitted.
     meta : dict
@@ -31,11 +31,21 @@ class GalaxyKinematics:
     gas: object
     stellar_fit: object
     gas_fit: object
-    stellar_problem: str | None
-    gas_problem: str | None
+    stellar_error: Exception | None
+    gas_error: Exception | None
     dpa: object
     dpa_err: object
     meta: dict
+
+    @property
+    def stellar_problem(self):
+        """Why the stellar field was not fitted, in words (None when it was)."""
+        return None if self.stellar_error is None else str(self.stellar_error)
+
+    @property
+    def gas_problem(self):
+        """Why the gas field was not fitted, in words (None when it was)."""
+        return None if self.gas_error is None else str(self.gas_error)
 
     @property
     def dpa_class(self):
@@ -48,7 +58,7 @@ def _clean_and_fit(field, clean_options, fit_options):
     try:
         return cleaned, fit_pa(cleaned, **fit_options), None
     except KinmisalignError as exc:
-        return cleaned, None, str(exc)
+        return cleaned, None, exc
 
 
 def measure_maps(maps, *, clean_options=None, fit_options=None):
@@ -73,12 +83,12 @@ def measure_maps(maps, *, clean_options=None, fit_options=None):
     """
     clean_options = dict(clean_options or {})
     fit_options = dict(fit_options or {})
-    stellar, stellar_fit, stellar_problem = _clean_and_fit(maps.stellar, clean_options,
-                                                           fit_options)
-    gas, gas_fit, gas_problem = _clean_and_fit(maps.gas, clean_options, fit_options)
+    stellar, stellar_fit, stellar_error = _clean_and_fit(maps.stellar, clean_options,
+                                                         fit_options)
+    gas, gas_fit, gas_error = _clean_and_fit(maps.gas, clean_options, fit_options)
     dpa = dpa_err = None
     if stellar_fit is not None and gas_fit is not None:
         dpa, dpa_err = misalignment(stellar_fit.pa, gas_fit.pa, stellar_fit.pa_err,
                                     gas_fit.pa_err)
-    return GalaxyKinematics(stellar, gas, stellar_fit, gas_fit, stellar_problem, gas_problem,
+    return GalaxyKinematics(stellar, gas, stellar_fit, gas_fit, stellar_error, gas_error,
                             dpa, dpa_err, dict(maps.meta))

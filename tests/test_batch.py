@@ -113,3 +113,46 @@ def test_flag_bits_are_unique():
     bits = [bit for bit, _ in FLAGS.values()]
     assert len(bits) == len(set(bits))
     assert describe_flags(0) == []
+
+
+@pytest.fixture(scope="module")
+def toy_model():
+    """A small dense network with fixed random weights (no download, no TensorFlow)."""
+    from kinmisalign.classifier import UsabilityModel
+
+    rng = np.random.default_rng(5)
+    layers = [{"type": "flatten", "name": "flatten"},
+              {"type": "dense", "name": "hidden", "units": 8, "activation": "relu"},
+              {"type": "dense", "name": "out", "units": 1, "activation": "sigmoid"}]
+    weights = {"hidden/kernel": rng.normal(0, 0.2, (1024, 8)), "hidden/bias": np.zeros(8),
+               "out/kernel": rng.normal(0, 1.0, (8, 1)), "out/bias": np.zeros(1)}
+    return UsabilityModel(layers, weights, meta={"name": "toy"})
+
+
+def test_usability_columns(batch_files, serial, toy_model, tmp_path):
+    from kinmisalign import read_maps
+    from kinmisalign.classifier import classify
+
+    table = measure_files(batch_files, model=toy_model, threshold=0.5)
+    for name in ("PA_STELLAR", "DPA", "NSPX_GAS"):  # the measurements do not change
+        np.testing.assert_array_equal(table[name].filled(-1), serial[name].filled(-1))
+    # The probabilities are those of classify() on the same maps.
+    expected = classify(read_maps(batch_files[0]), model=toy_model, threshold=0.5)
+    assert table["USABLE_PROB_STELLAR"][0] == pytest.approx(
+        expected["USABLE_PROB_STELLAR"][0], abs=1e-6)
+    assert table["USABLE_PROB_GAS"][0] == pytest.approx(expected["USABLE_PROB_GAS"][0], abs=1e-6)
+    ok = ~np.ma.getmaskarray(table["USABLE_PROB_STELLAR"])
+    assert np.all(table["USABLE_STELLAR"][ok] == (table["USABLE_PROB_STELLAR"][ok] > 0.5))
+    # Fields judged unusable are flagged as doubtful; absent gas cannot be judged at all.
+    for row in np.flatnonzero(ok):
+        names = describe_flags(table["KINMIS_FLAG"][row])
+        assert ("STELLAR_UNUSABLE" in names) == (not table["USABLE_STELLAR"][row])
+    assert "GAS_NOT_CLASSIFIED" in describe_flags(table["KINMIS_FLAG"][2])
+    assert table["USABLE_PROB_GAS"].mask[2] and table["USABLE_GAS"].mask[2]
+    assert table["USABLE_PROB_STELLAR"].mask[4]  # no file
+    # Workers get the model once and give the same answers.
+    _assert_same(measure_files(batch_files, model=toy_model, parallel=2), table)
+    # A model file works as well as the object.
+    path = tmp_path / "toy.npz"
+    toy_model.save(path)
+    _assert_same(measure_files(batch_files[:2], model=path), table[:2])
