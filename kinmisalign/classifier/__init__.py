@@ -7,10 +7,14 @@ to convert the published model once.
 """
 
 from ._classify import classify, load_model
+from ._embedded import EMBEDDED_MODELS, embedded_model_path
 from ._input import INPUT_SIZE, NotClassifiableError, prepare_input
 from ._keras import build_cnn, build_fcn
 from ._model import UsabilityModel
 from ._published import ModelDownloadError, converted_model_path, published_model_urls
+from .evaluation import CONFIDENCES, confusion_matrix, evaluate
+from .plots import plot_confusion_matrix, plot_usability_histogram
+from .training import Dataset, build_dataset, class_weights, split_groups, train, tune
 
 __all__ = [
     "classify",
@@ -24,4 +28,17 @@ __all__ = [
     "published_model_urls",
     "converted_model_path",
     "INPUT_SIZE",
+    "EMBEDDED_MODELS",
+    "embedded_model_path",
+    "CONFIDENCES",
+    "evaluate",
+    "confusion_matrix",
+    "plot_confusion_matrix",
+    "plot_usability_histogram",
+    "Dataset",
+    "build_dataset",
+    "class_weights",
+    "split_groups",
+    "train",
+    "tune",
 ]

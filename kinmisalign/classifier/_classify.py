@@ -21,6 +21,10 @@ def load_model(model=None):
     Parameters
     ----------
     model : str, path-like or `UsabilityModel`, optional
+        ``'embedded'`` (alias of ``'kinmisalign-mock-v1'``): the network
+        shipped with kinmisalign, trained on mock MaNGA velocity fields by
+        ``scripts/train_embedded_model.py``; it needs neither TensorFlow nor
+        a download.
         ``'duckworth2020'``: the published network of Duckworth et al. (2020).
         On first use its three SavedModel files are read from
         ``conf.published_model_dir`` when set, otherwise downloaded from
@@ -40,7 +44,18 @@ def load_model(model=None):
         model = conf.usability_model
     if isinstance(model, UsabilityModel):
         return model
+    from ._embedded import EMBEDDED_ALIASES, EMBEDDED_MODELS, embedded_model_path
     from ._published import PUBLISHED_MODELS, converted_model_path, load_published_model
+
+    if isinstance(model, str) and (model in EMBEDDED_MODELS or model in EMBEDDED_ALIASES):
+        path = embedded_model_path(model)
+        key = (EMBEDDED_ALIASES.get(model, model), str(path))
+        if key not in _LOADED:
+            if not path.is_file():
+                raise FileNotFoundError(f"the embedded model file {path} is missing from this "
+                                        "installation of kinmisalign")
+            _LOADED[key] = UsabilityModel.load(path)
+        return _LOADED[key]
 
     if isinstance(model, str) and model in PUBLISHED_MODELS:
         # Keyed by the cache file too, so a changed cache directory is honoured.
@@ -50,7 +65,8 @@ def load_model(model=None):
         return _LOADED[key]
     if isinstance(model, (str, os.PathLike)):
         if not os.path.isfile(model):
-            raise FileNotFoundError(f"no model file {os.fspath(model)!r} (published models: "
+            raise FileNotFoundError(f"no model file {os.fspath(model)!r} (named models: "
+                                    f"{', '.join([*EMBEDDED_ALIASES, *EMBEDDED_MODELS])}, "
                                     f"{', '.join(PUBLISHED_MODELS)})")
         return UsabilityModel.load(model)
     raise TypeError(f"model must be a name, a path or a UsabilityModel, not {type(model).__name__}")
@@ -93,7 +109,7 @@ def classify(fields_or_maps, model=None, threshold=None, *, batch_size=8192):
         observations (not mixed).
     model : str, path-like or `UsabilityModel`, optional
         The network (see `load_model`); default ``conf.usability_model``
-        (``'duckworth2020'``, the published network).
+        (``'embedded'``, the network shipped with kinmisalign).
     threshold : float, optional
         A field is usable when its probability is above this; default
         ``conf.usable_threshold`` (0.5).

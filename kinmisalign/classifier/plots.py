@@ -1,0 +1,114 @@
+"""Figures of a usability network's performance (SPEC §8).
+
+Matplotlib is imported inside the functions (object-oriented API: figures
+are created with `matplotlib.figure.Figure`, no pyplot state), so the
+module costs nothing until a figure is drawn.
+"""
+
+import numpy as np
+
+from .evaluation import confusion_matrix
+
+__all__ = ["plot_confusion_matrix", "plot_usability_histogram", "CLASS_LABELS"]
+
+CLASS_LABELS = ("don't use", "use")
+"""Labels of the two classes, index 0 and 1."""
+
+
+def _axes(ax, figsize):
+    if ax is not None:
+        return ax.figure, ax
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def plot_confusion_matrix(y, p, threshold=0.5, normalize=False, ax=None, title=None,
+                          cmap="Blues"):
+    """Draw the confusion matrix of usability verdicts.
+
+    Parameters
+    ----------
+    y : array-like of bool or {0, 1}
+        True labels.
+    p : array-like
+        Probabilities or boolean predictions (see `confusion_matrix`).
+    threshold : float, optional
+        A field is predicted usable when ``p > threshold``.
+    normalize : bool, optional
+        Show each row as fractions of the actual class.
+    ax : `~matplotlib.axes.Axes`, optional
+        Axes to draw in; default a new figure.
+    title : str, optional
+        Axes title.
+    cmap : str, optional
+        Colour map.
+
+    Returns
+    -------
+    `~matplotlib.figure.Figure`
+        Rows actual, columns predicted, labelled "don't use" and "use".
+    """
+    matrix = confusion_matrix(y, p, threshold=threshold)
+    shown = matrix.astype(float)
+    if normalize:
+        totals = matrix.sum(axis=1, keepdims=True)
+        shown = np.divide(shown, totals, out=np.zeros_like(shown), where=totals > 0)
+    fig, ax = _axes(ax, (4.0, 3.6))
+    image = ax.imshow(shown, cmap=cmap, vmin=0, vmax=shown.max() if shown.max() > 0 else 1)
+    for (i, j), count in np.ndenumerate(matrix):
+        text = f"{shown[i, j]:.2f}\n({count})" if normalize else f"{count}"
+        light = shown[i, j] > 0.6 * shown.max()
+        ax.text(j, i, text, ha="center", va="center", color="white" if light else "black")
+    ax.set_xticks([0, 1], CLASS_LABELS)
+    ax.set_yticks([0, 1], CLASS_LABELS)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    if title:
+        ax.set_title(title)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    return fig
+
+
+def plot_usability_histogram(y, p, threshold=0.5, bins=20, ax=None, title=None):
+    """Histogram of actual labels, network probabilities and binary predictions.
+
+    Parameters
+    ----------
+    y : array-like of bool or {0, 1}
+        True labels.
+    p : array-like
+        Network probabilities p(use); NaN values are left out.
+    threshold : float, optional
+        A field is predicted usable when ``p > threshold``.
+    bins : int, optional
+        Bins over [0, 1].
+    ax : `~matplotlib.axes.Axes`, optional
+        Axes to draw in; default a new figure.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    `~matplotlib.figure.Figure`
+    """
+    p = np.asarray(p, dtype=np.float64)
+    y = np.asarray(y).astype(float)
+    if y.shape != p.shape:
+        raise ValueError("y and p must have the same shape")
+    ok = np.isfinite(p)
+    p, y = p[ok], y[ok]
+    edges = np.linspace(0.0, 1.0, int(bins) + 1)
+    fig, ax = _axes(ax, (5.0, 3.6))
+    ax.hist(y, bins=edges, histtype="stepfilled", alpha=0.3, color="0.4", label="actual label")
+    ax.hist(p, bins=edges, histtype="step", linewidth=1.5, color="C0", label="p(use)")
+    ax.hist((p > threshold).astype(float), bins=edges, histtype="step", linestyle="--",
+            linewidth=1.5, color="C3", label=f"prediction (p > {threshold:g})")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("usability (0 don't use, 1 use)")
+    ax.set_ylabel("fields")
+    ax.legend(loc="upper center", frameon=False)
+    if title:
+        ax.set_title(title)
+    return fig
