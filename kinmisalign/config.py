@@ -17,9 +17,11 @@ class Conf(_config.ConfigNamespace):
         20, "Minimum number of spaxels left after cleaning for a position-angle fit."
     )
     usability_model = _config.ConfigItem(
-        "duckworth2020",
-        "Default velocity-field usability model of classify: 'duckworth2020' (the published "
-        "network, fetched on first use) or the path of a model file (.npz).",
+        "embedded",
+        "Default velocity-field usability model of classify: 'embedded' (the network shipped "
+        "with kinmisalign, trained on mock velocity fields; works offline, no TensorFlow), "
+        "'duckworth2020' (the published network, fetched on first use) or the path of a model "
+        "file (.npz).",
     )
     usable_threshold = _config.ConfigItem(
         0.5, "A field is flagged usable when its network probability is above this threshold."

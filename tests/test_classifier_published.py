@@ -105,7 +105,9 @@ def test_local_directory_regression(temp_cache, published_model_dir, real_maps_p
         model = load_model("duckworth2020")
     assert model.n_params == 84321 and model.meta["commit"] == SPEC["commit"]
     check_regression(model)
-    assert load_model() is model  # conf.usability_model, remembered
+    assert load_model("duckworth2020") is model  # remembered
+    with conf.set_temp("usability_model", "duckworth2020"):
+        assert load_model() is model  # selectable as the default
     # End to end on the real file (SPEC §9), through classify.
     table = classify(read_maps(real_maps_path), model=model)
     for name, p in REAL_P.items():
