@@ -15,9 +15,9 @@ only.
 """
 
 import contextlib
-import glob
 import importlib.util
 import os
+import re
 import warnings
 from typing import NamedTuple
 
@@ -502,21 +502,25 @@ def _column(table, name):
     return None
 
 
+_MAPS_NAME = re.compile(r"^manga-(\d+-\d+)-MAPS-(.+?)\.fits(\.gz)?$", re.IGNORECASE)
+
+
 def _maps_locator(maps_for, daptype):
+    """A callable plateifu -> MAPS file, from a callable or a directory (indexed once)."""
     if callable(maps_for):
         return maps_for
     root = os.fspath(maps_for)
     if not os.path.isdir(root):
         raise ValueError(f"maps_for must be a callable or a directory, not {maps_for!r}")
+    index = {}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            match = _MAPS_NAME.match(name)
+            if match and (not daptype or match.group(2).upper() == daptype.upper()):
+                index.setdefault(match.group(1).lower(), []).append(os.path.join(folder, name))
 
     def find(plateifu):
-        plate, _, ifu = plateifu.partition("-")
-        name = f"manga-{plateifu}-MAPS-*.fits*"
-        hits = sorted(set(glob.glob(os.path.join(root, name))
-                          + glob.glob(os.path.join(root, plate, ifu, name))
-                          + glob.glob(os.path.join(root, "**", name), recursive=True)))
-        if daptype:
-            hits = [h for h in hits if f"-MAPS-{daptype}." in os.path.basename(h)]
+        hits = sorted(index.get(plateifu.lower(), []))
         if len(hits) > 1:
             raise LookupError(f"several MAPS files ({', '.join(os.path.basename(h) for h in hits)})"
                               ": pass daptype")
@@ -563,13 +567,14 @@ def build_dataset(labels_table, maps_for, *, fields=("stellar", "gas"), daptype=
     maps_for : callable or path
         A callable giving, for a stripped ``plateifu``, the MAPS file (path),
         an already read `~kinmisalign.MapsData`, or None when there is none
-        (it may raise to say why); or a directory searched (flat, as a
-        ``<plate>/<ifu>/`` tree, or recursively) for
-        ``manga-<plateifu>-MAPS-*.fits[.gz]``.
+        (it may raise to say why); or a directory searched recursively (flat,
+        a ``<plate>/<ifu>/`` tree or the survey's layout) for
+        ``manga-<plateifu>-MAPS-<DAPTYPE>.fits[.gz]``.
     fields : sequence of {'stellar', 'gas'}, optional
         Which fields to use.
     daptype : str, optional
-        With a directory, the DAPTYPE to pick when several files match.
+        With a directory, only files of this DAPTYPE (e.g.
+        ``'HYB10-MILESHC-MASTARSSP'``); needed when several match.
     maskbits : {'any', 'donotuse'} or int, optional
         Passed to `~kinmisalign.read_maps` (default ``conf.maskbits``).
     quality_columns : dict, optional
