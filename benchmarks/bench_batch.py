@@ -18,6 +18,8 @@ the peak resident memory of the parent and of the largest worker.
 """
 
 import argparse
+import gzip
+import io
 import resource
 import tempfile
 import time
@@ -43,13 +45,27 @@ def make_files(directory, n, seed=0):
 
 
 def time_floor(paths):
-    """Seconds per file to decompress and read the needed extensions."""
-    start = time.perf_counter()
-    for path in paths:
-        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
-            for name in NEEDED:
-                np.array(hdul[name].data)
-    return (time.perf_counter() - start) / len(paths)
+    """Seconds per file to decompress and read the needed extensions.
+
+    The faster of two plain ways: astropy reading the gzip file lazily, and one
+    decompression pass into memory followed by the same reads.
+    """
+    def lazy(path):
+        return path
+
+    def in_memory(path):
+        with gzip.open(path, "rb") as fh:
+            return io.BytesIO(fh.read())
+
+    best = np.inf
+    for opener in (lazy, in_memory):
+        start = time.perf_counter()
+        for path in paths:
+            with fits.open(opener(path), memmap=False, lazy_load_hdus=True) as hdul:
+                for name in NEEDED:
+                    np.array(hdul[name].data)
+        best = min(best, (time.perf_counter() - start) / len(paths))
+    return best
 
 
 def time_pipeline(paths, method):

@@ -1,6 +1,7 @@
 """Reading MaNGA DAP MAPS files (DR15-era and DR17 data models)."""
 
 import gzip
+import io
 import os
 import re
 import warnings
@@ -136,6 +137,21 @@ def _check_path(path):
 _READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError, TypeError)
 
 
+def _file_object(source):
+    """The file, or for gzip its decompressed bytes in memory.
+
+    astropy reads the extensions it is asked for lazily, seeking back and forth; on a
+    gzip stream every backward seek decompresses again from the start, so one pass
+    into memory is faster (and checks the whole stream).
+    """
+    with open(source, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    if not gzipped:
+        return source
+    with gzip.open(source, "rb") as fh:
+        return io.BytesIO(fh.read())
+
+
 def _as_format_error(exc, source):
     if isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)) or "gzip" in str(exc).lower():
         return MapsFormatError(f"{source} is a truncated or corrupt gzip file ({exc})")
@@ -182,11 +198,10 @@ def read_maps(path, *, line=HALPHA_CHANNEL, maskbits=None):
     if isinstance(path, fits.HDUList):
         return _read_hdul(path, path.filename() or "HDUList", line, maskbits)
     source = _check_path(path)
-    # Only the extensions needed are decompressed and read (lazily, in file order).
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            with fits.open(source, memmap=False, lazy_load_hdus=True) as hdul:
+            with fits.open(_file_object(source), memmap=False, lazy_load_hdus=True) as hdul:
                 maps = _read_hdul(hdul, source, line, maskbits)
     except MapsFormatError:
         raise
