@@ -40,6 +40,24 @@ class Conf(_config.ConfigNamespace):
     download_timeout = _config.ConfigItem(
         60.0, "Timeout in seconds of each download."
     )
+    download_retries = _config.ConfigItem(
+        2,
+        "Further attempts after a download fails with a server error (5xx), a connection "
+        "error or a timeout, with a short growing pause between them; a missing file (404) "
+        "is never retried.",
+    )
+    maps_source = _config.ConfigItem(
+        "sas",
+        "Where MAPS files come from by default: 'sas' (the survey data server at "
+        "sas_base_url), the URL of a mirror with the same layout, or a local directory "
+        "(survey layout <DAPTYPE>/<plate>/<ifu>/ or all files side by side).",
+    )
+    sas_base_url = _config.ConfigItem(
+        "https://data.sdss.org/sas",
+        "Base URL of the SDSS Science Archive Server (or a mirror with its layout); "
+        "'/dr17/manga/spectro/analysis/...' is appended. HTTPS by default; a plain-HTTP "
+        "mirror is used only when set here or passed explicitly.",
+    )
 
 
 conf = Conf()

@@ -1,6 +1,7 @@
 """Exceptions raised by kinmisalign."""
 
-__all__ = ["KinmisalignError", "MapsFormatError", "FitError", "NotEnoughPointsError"]
+__all__ = ["KinmisalignError", "MapsFormatError", "FitError", "NotEnoughPointsError",
+           "SourceError"]
 
 
 class KinmisalignError(Exception):
@@ -17,3 +18,7 @@ class FitError(KinmisalignError, ValueError):
 
 class NotEnoughPointsError(FitError):
     """A velocity field has too few usable points for a fit."""
+
+
+class SourceError(KinmisalignError, OSError):
+    """A MAPS file could not be fetched: download failed, timed out or arrived broken."""

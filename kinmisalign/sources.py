@@ -1,0 +1,573 @@
+"""Where MAPS files come from: a local directory or the survey data server.
+
+A *source* turns an observation key into the path of a local MAPS file::
+
+    source = get_source("sas")               # or a directory, a mirror URL, None
+    path = source.path_for("7815-3702", "HYB10-MILESHC-MASTARSSP")
+
+`LocalSource` looks the file up in a directory (the survey's own
+``<DAPTYPE>/<plate>/<ifu>/`` tree, a local copy of the archive, or all files
+side by side). `SurveySource` downloads it from the SDSS Science Archive
+Server (or a mirror with its layout) through astropy's download cache,
+package name ``kinmisalign``, so each file is fetched once.
+
+Keys are untrusted input (catalogue rows, command lines): `validate_plateifu`
+and `validate_daptype` accept only the survey's own forms, and every source
+checks both before it builds a path or a URL, so no key can reach outside the
+directory or the archive.
+
+Sources are small picklable objects: the settings they use (base URL,
+timeout, retries) are read from `kinmisalign.conf` when the source is made,
+so worker processes use the same ones as the process that made it.
+"""
+
+import gzip
+import http.client
+import io
+import os
+import re
+import time
+import urllib.error
+import urllib.parse
+import warnings
+import zlib
+from pathlib import Path
+
+from ._datamodel import GAS_VEL_EXT, SKYCOO_EXT, STELLAR_VEL_EXT
+from .config import conf
+from .exceptions import SourceError
+
+__all__ = [
+    "validate_plateifu",
+    "validate_daptype",
+    "maps_basename",
+    "RELEASES",
+    "MapsSource",
+    "LocalSource",
+    "SurveySource",
+    "SourceError",
+    "get_source",
+]
+
+PKGNAME = "kinmisalign"
+
+# Archive directory of the DAP products of each data release, below the SAS base.
+RELEASES = {
+    "DR17": "dr17/manga/spectro/analysis/v3_1_1/3.1.0",
+    "DR15": "dr15/manga/spectro/analysis/v2_4_3/2.2.1",
+}
+
+# [0-9] rather than \d: \d also matches non-ASCII digits ('٧٨١٥'), which must
+# never reach a file name. fullmatch, because '$' also matches before a '\n'.
+_PLATEIFU = re.compile(r"[0-9]{4,5}-[0-9]{3,5}")
+# DAPTYPEs are dash-separated upper-case words: HYB10-MILESHC-MASTARSSP, VOR10-GAU-MILESHC.
+_DAPTYPE = re.compile(r"[A-Z0-9]+(?:-[A-Z0-9]+)*")
+_MAX_KEY = 64  # longer keys are refused before any pattern matching
+
+# Extensions the reader needs, besides the QUALDATA/ERRDATA companions they name.
+_REQUIRED_EXTENSIONS = (SKYCOO_EXT, STELLAR_VEL_EXT, GAS_VEL_EXT)
+
+
+def _short(value):
+    """A bounded repr for error messages (keys can be arbitrarily long)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _as_text(key, what):
+    # FITS string columns give bytes (numpy.bytes_ is a bytes subclass).
+    if isinstance(key, bytes):
+        try:
+            key = key.decode("ascii")
+        except UnicodeDecodeError:
+            raise ValueError(f"{what} {_short(key)} is not ASCII") from None
+    if not isinstance(key, str):
+        # Masked catalogue entries, numbers, None: never guess a key from them.
+        raise ValueError(f"{what} must be a string, not {type(key).__name__} {_short(key)}")
+    key = key.strip()
+    if len(key) > _MAX_KEY:
+        raise ValueError(f"{what} is too long ({len(key)} characters): {_short(key)}")
+    return key
+
+
+def validate_plateifu(key):
+    """Check an observation key and return it in canonical form.
+
+    Parameters
+    ----------
+    key : str or bytes
+        A plateifu such as ``'7815-3702'``; surrounding whitespace (FITS
+        string padding) is removed and bytes are decoded as ASCII.
+
+    Returns
+    -------
+    str
+        The stripped key, ``<plate>-<ifudesign>`` with 4–5 and 3–5 ASCII
+        digits.
+
+    Raises
+    ------
+    ValueError
+        When the key is not a string, is too long or has any other form
+        (path separators, ``..``, percent escapes, NUL bytes, query strings,
+        ...); the message names the problem.
+    """
+    text = _as_text(key, "plateifu")
+    if not text:
+        raise ValueError("plateifu is empty")
+    if not _PLATEIFU.fullmatch(text):
+        raise ValueError(f"plateifu must look like '7815-3702' (plate-ifudesign, digits only), "
+                         f"not {_short(text)}")
+    return text
+
+
+def validate_daptype(daptype):
+    """Check a DAP analysis type and return it stripped.
+
+    Parameters
+    ----------
+    daptype : str or bytes
+        E.g. ``'HYB10-MILESHC-MASTARSSP'`` (DR17) or ``'HYB10-GAU-MILESHC'``
+        (DR15).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        When it is not made of dash-separated upper-case letters and digits.
+    """
+    text = _as_text(daptype, "DAPTYPE")
+    if not _DAPTYPE.fullmatch(text):
+        raise ValueError(f"DAPTYPE must look like 'HYB10-MILESHC-MASTARSSP', not {_short(text)}")
+    return text
+
+
+def maps_basename(plateifu, daptype):
+    """Survey file name of a MAPS file, from checked keys.
+
+    Parameters
+    ----------
+    plateifu, daptype : str or bytes
+        Checked with `validate_plateifu` and `validate_daptype`.
+
+    Returns
+    -------
+    str
+        ``manga-<plate>-<ifu>-MAPS-<DAPTYPE>.fits.gz``
+    """
+    plateifu = validate_plateifu(plateifu)
+    daptype = validate_daptype(daptype)
+    return f"manga-{plateifu}-MAPS-{daptype}.fits.gz"
+
+
+def _keys(plateifu, daptype):
+    """Checked (plate, ifu, daptype, file name); the only way sources build names."""
+    plateifu = validate_plateifu(plateifu)
+    daptype = validate_daptype(daptype)
+    plate, ifu = plateifu.split("-")
+    return plate, ifu, daptype, f"manga-{plateifu}-MAPS-{daptype}.fits.gz"
+
+
+class MapsSource:
+    """Base class of MAPS file sources.
+
+    A source has one job: `path_for` gives the local path of the MAPS file of
+    an observation, fetching it first if needed. Subclasses must stay
+    picklable (they are sent to worker processes).
+    """
+
+    def path_for(self, plateifu, daptype):
+        """Local path of the MAPS file of an observation.
+
+        Parameters
+        ----------
+        plateifu : str or bytes
+            Observation key, checked with `validate_plateifu`.
+        daptype : str or bytes
+            DAP analysis type, checked with `validate_daptype`.
+
+        Returns
+        -------
+        pathlib.Path
+
+        Raises
+        ------
+        ValueError
+            When a key is invalid (before any path or URL is built).
+        FileNotFoundError
+            When the source has no MAPS file for this plateifu and DAPTYPE.
+        `~kinmisalign.exceptions.SourceError`
+            When the file exists but could not be fetched.
+        """
+        raise NotImplementedError
+
+    def describe(self):
+        """One line saying where files come from, for logs and table metadata.
+
+        Returns
+        -------
+        str
+        """
+        raise NotImplementedError
+
+    def _key(self):
+        return ()
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self):
+        return hash((type(self).__name__, self._key()))
+
+
+class LocalSource(MapsSource):
+    """MAPS files in a local directory.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        The directory; it must exist.
+    layout : {'auto', 'tree', 'flat'}, optional
+        ``'tree'``: the survey's layout
+        ``<directory>/<DAPTYPE>/<plate>/<ifu>/manga-...fits.gz``, or a local
+        copy of the archive with the release path in between
+        (``<directory>/dr17/manga/spectro/analysis/v3_1_1/3.1.0/<DAPTYPE>/...``).
+        ``'flat'``: ``<directory>/manga-...fits.gz``. ``'auto'`` (default)
+        tries the tree first, then flat. Uncompressed ``.fits`` files are
+        found too.
+
+    Raises
+    ------
+    FileNotFoundError, NotADirectoryError
+        When ``directory`` does not exist or is not a directory.
+    ValueError
+        When ``layout`` is unknown.
+    """
+
+    LAYOUTS = ("auto", "tree", "flat")
+
+    def __init__(self, directory, layout="auto"):
+        if layout not in self.LAYOUTS:
+            raise ValueError(f"layout must be one of {self.LAYOUTS}, not {layout!r}")
+        directory = Path(directory).expanduser()
+        if not directory.exists():
+            raise FileNotFoundError(f"MAPS directory {directory} does not exist")
+        if not directory.is_dir():
+            raise NotADirectoryError(f"{directory} is not a directory")
+        # Absolute, so a worker with another working directory finds the same files.
+        self.directory = directory.resolve()
+        self.layout = layout
+
+    def candidates(self, plateifu, daptype):
+        """Paths where the file is looked for, in order.
+
+        Parameters
+        ----------
+        plateifu, daptype : str or bytes
+
+        Returns
+        -------
+        list of pathlib.Path
+        """
+        plate, ifu, daptype, name = _keys(plateifu, daptype)
+        dirs = []
+        if self.layout in ("auto", "tree"):
+            dirs.append(self.directory / daptype / plate / ifu)
+            dirs.extend(self.directory / sub / daptype / plate / ifu for sub in RELEASES.values())
+        if self.layout in ("auto", "flat"):
+            dirs.append(self.directory)
+        stem = name[: -len(".gz")]
+        return [d / n for d in dirs for n in (name, stem)]
+
+    def path_for(self, plateifu, daptype):
+        candidates = self.candidates(plateifu, daptype)
+        for path in candidates:
+            if path.is_file():
+                return path
+        raise FileNotFoundError(
+            f"no MAPS file of {validate_plateifu(plateifu)} ({validate_daptype(daptype)}) in "
+            f"{self.directory} (layout {self.layout!r}; looked for {candidates[0].name} "
+            f"in {len(candidates) // 2} places)")
+
+    path_for.__doc__ = MapsSource.path_for.__doc__
+
+    def describe(self):
+        """One line saying where files come from.
+
+        Returns
+        -------
+        str
+        """
+        return f"local directory {self.directory} (layout {self.layout})"
+
+    def _key(self):
+        return (str(self.directory), self.layout)
+
+    def __repr__(self):
+        return f"LocalSource({str(self.directory)!r}, layout={self.layout!r})"
+
+
+def _check_base_url(url):
+    """Refuse base URLs that are not plain http(s)://host/path."""
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"base URL must be a non-empty string, not {_short(url)}")
+    url = url.strip().rstrip("/")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("https", "http"):
+        raise ValueError(f"base URL must start with https:// (or http:// for a mirror), "
+                         f"not {_short(url)}")
+    if not parts.hostname:
+        raise ValueError(f"base URL {_short(url)} has no host")
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise ValueError(f"base URL {_short(url)} must not carry a query or fragment")
+    if "@" in parts.netloc:
+        # It would be stored in clear in the cache and sent to every redirect.
+        raise ValueError("base URL must not hold credentials")
+    return url
+
+
+def _close(exc):
+    # An HTTPError holds the open response: close it rather than leak the socket.
+    if callable(getattr(exc, "close", None)):
+        exc.close()
+
+
+def _is_timeout(exc):
+    return isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None),
+                                                       TimeoutError)
+
+
+def _in_cache(url):
+    from astropy.utils.data import CacheMissingWarning, is_url_in_cache
+
+    # Before the first download the cache directory does not exist and astropy
+    # warns; for us that just means "not cached".
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CacheMissingWarning)
+        return is_url_in_cache(url, pkgname=PKGNAME)
+
+
+def _check_download(path, url):
+    """Raise SourceError unless ``path`` is a complete gzip stream of a MAPS file."""
+    from astropy.io import fits
+
+    # Reading the whole stream checks its CRC and length: a cut-short or
+    # corrupted file fails here even where the FITS reader would not look.
+    # One pass into memory, as read_maps does, rather than astropy's seeks on gzip.
+    try:
+        with gzip.open(path, "rb") as fh:
+            data = io.BytesIO(fh.read())
+    except (OSError, EOFError, zlib.error) as exc:
+        raise SourceError(f"{url} arrived truncated or corrupt (not a complete gzip "
+                          f"file: {exc})") from exc
+    try:
+        with fits.open(data, memmap=False, lazy_load_hdus=False) as hdul:
+            names = {hdu.name for hdu in hdul}
+            needed = set(_REQUIRED_EXTENSIONS)
+            for name in _REQUIRED_EXTENSIONS:
+                if name in names:
+                    header = hdul[name].header
+                    needed.update(str(header[k]).strip() for k in ("QUALDATA", "ERRDATA")
+                                  if k in header)
+    except Exception as exc:  # astropy raises many kinds on non-FITS data
+        raise SourceError(f"{url} is not a readable FITS file ({exc})") from exc
+    missing = sorted(needed - names)
+    if missing:
+        raise SourceError(f"{url} is not a MAPS file: no extension {', '.join(missing)}")
+
+
+class SurveySource(MapsSource):
+    """MAPS files downloaded from the SDSS Science Archive Server (or a mirror).
+
+    The URL of a file is
+    ``<base_url>/dr17/manga/spectro/analysis/v3_1_1/3.1.0/<DAPTYPE>/<plate>/<ifu>/manga-<plate>-<ifu>-MAPS-<DAPTYPE>.fits.gz``
+    (for DR17). Files go through astropy's download cache (package name
+    ``kinmisalign``): each is downloaded once, checked (complete gzip stream,
+    FITS file with the extensions the reader needs) and removed from the
+    cache again if broken.
+
+    Parameters
+    ----------
+    base_url : str, optional
+        Archive base URL; default ``conf.sas_base_url``
+        (``https://data.sdss.org/sas``). HTTPS by default; a plain
+        ``http://`` mirror is used only when given here or in the
+        configuration.
+    release : {'DR17', 'DR15'}, optional
+        Data release, which sets the DAP directory below the base URL.
+    timeout : float, optional
+        Seconds each connection may stay silent; default
+        ``conf.download_timeout``.
+    retries : int, optional
+        Further attempts after a server error (5xx), a connection error or a
+        timeout; default ``conf.download_retries``.
+    retry_wait : float, optional
+        Pause in seconds before the first retry, doubled for each next one.
+
+    Raises
+    ------
+    ValueError
+        When the base URL, release or numbers are invalid.
+    """
+
+    def __init__(self, base_url=None, release="DR17", *, timeout=None, retries=None,
+                 retry_wait=1.0):
+        # Read the configuration now: worker processes do not see set_temp values.
+        self.base_url = _check_base_url(conf.sas_base_url if base_url is None else base_url)
+        release_key = str(release).strip().upper()
+        if release_key not in RELEASES:
+            raise ValueError(f"release must be one of {', '.join(RELEASES)}, not {release!r}")
+        self.release = release_key
+        self.timeout = float(conf.download_timeout if timeout is None else timeout)
+        self.retries = int(conf.download_retries if retries is None else retries)
+        self.retry_wait = float(retry_wait)
+        if not self.timeout > 0:
+            raise ValueError(f"timeout must be positive, not {self.timeout}")
+        if self.retries < 0 or self.retry_wait < 0:
+            raise ValueError("retries and retry_wait must not be negative")
+
+    def url_for(self, plateifu, daptype):
+        """URL of the MAPS file of an observation.
+
+        Parameters
+        ----------
+        plateifu, daptype : str or bytes
+            Checked with `validate_plateifu` and `validate_daptype`.
+
+        Returns
+        -------
+        str
+        """
+        plate, ifu, daptype, name = _keys(plateifu, daptype)
+        return f"{self.base_url}/{RELEASES[self.release]}/{daptype}/{plate}/{ifu}/{name}"
+
+    def path_for(self, plateifu, daptype):
+        url = self.url_for(plateifu, daptype)
+        # A cached file was checked when it was downloaded.
+        cached = _in_cache(url)
+        path = self._download(url)
+        if not cached:
+            try:
+                _check_download(path, url)
+            except SourceError:
+                self._discard(url, path)
+                raise
+        return Path(path)
+
+    path_for.__doc__ = MapsSource.path_for.__doc__
+
+    def _download(self, url):
+        from astropy.utils.data import conf as data_conf
+        from astropy.utils.data import download_file
+
+        attempts = self.retries + 1
+        for attempt in range(attempts):
+            try:
+                return download_file(url, cache=True, show_progress=False,
+                                     timeout=self.timeout, pkgname=PKGNAME)
+            except urllib.error.HTTPError as exc:
+                _close(exc)
+                if exc.code in (404, 410):
+                    raise FileNotFoundError(f"no MAPS file at {url} (HTTP {exc.code})") from None
+                if exc.code < 500 and exc.code not in (408, 429):
+                    raise SourceError(f"could not download {url}: HTTP {exc.code} "
+                                      f"{exc.reason}") from None
+                last = f"HTTP {exc.code} {exc.reason}"
+            except (urllib.error.URLError, TimeoutError, ConnectionError,
+                    http.client.HTTPException) as exc:
+                # Connection refused or reset, cut-short body, timeout: worth another try,
+                # unless astropy is told to stay offline.
+                if not data_conf.allow_internet:
+                    raise SourceError(f"could not download {url}: astropy's allow_internet "
+                                      f"is off") from exc
+                last = "timed out" if _is_timeout(exc) else str(getattr(exc, "reason", exc))
+            except OSError as exc:
+                # Local trouble (disk full, cache unwritable): retrying will not help.
+                raise SourceError(f"could not download {url}: {exc}") from exc
+            if attempt + 1 < attempts:
+                time.sleep(self.retry_wait * 2**attempt)
+        raise SourceError(f"could not download {url} ({attempts} attempt"
+                          f"{'s' if attempts > 1 else ''}): {last}")
+
+    @staticmethod
+    def _discard(url, path):
+        """Remove a broken download from the cache (or its temporary file)."""
+        from astropy.utils.data import clear_download_cache
+
+        if _in_cache(url):
+            clear_download_cache(url, pkgname=PKGNAME)
+        # When the cache was unusable astropy hands out a temporary file instead.
+        if os.path.exists(path):
+            os.remove(path)
+
+    def describe(self):
+        """One line saying where files come from.
+
+        Returns
+        -------
+        str
+        """
+        return f"SDSS archive {self.release} at {self.base_url}"
+
+    def _key(self):
+        return (self.base_url, self.release, self.timeout, self.retries, self.retry_wait)
+
+    def __repr__(self):
+        return (f"SurveySource({self.base_url!r}, release={self.release!r}, "
+                f"timeout={self.timeout:g}, retries={self.retries})")
+
+
+_SURVEY_NAMES = ("sas", "survey")
+
+
+def get_source(spec=None):
+    """Make a MAPS source from a short description.
+
+    Parameters
+    ----------
+    spec : None, str, path-like or `MapsSource`, optional
+        ``None``: ``conf.maps_source`` (default ``'sas'``). ``'sas'`` or
+        ``'survey'``: `SurveySource` with the configured base URL. An
+        ``https://`` (or ``http://``) URL: `SurveySource` of a mirror with the
+        archive's layout. Any other string or path: a `LocalSource`
+        directory (write ``./sas`` for a directory named like a keyword).
+        A source object is returned as it is.
+
+    Returns
+    -------
+    `MapsSource`
+
+    Raises
+    ------
+    ValueError
+        For a URL of another scheme or an empty string.
+    FileNotFoundError, NotADirectoryError
+        For a path that is not a directory.
+    TypeError
+        For anything else.
+    """
+    if spec is None:
+        spec = conf.maps_source
+    if isinstance(spec, MapsSource):
+        return spec
+    if isinstance(spec, os.PathLike):
+        return LocalSource(spec)
+    if not isinstance(spec, str):
+        # Duck typing, so callers can plug in their own sources.
+        if callable(getattr(spec, "path_for", None)):
+            return spec
+        raise TypeError(f"a MAPS source must be None, a string, a path or a source object, "
+                        f"not {type(spec).__name__}")
+    text = spec.strip()
+    if not text:
+        raise ValueError("MAPS source is an empty string")
+    if text.lower() in _SURVEY_NAMES:
+        return SurveySource()
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", text):
+        return SurveySource(base_url=text)
+    return LocalSource(text)
