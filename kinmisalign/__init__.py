@@ -14,6 +14,7 @@ from .maps import read_maps
 from .measure import GalaxyKinematics, measure_maps
 from .pa import PAFit, fit_pa, misalignment
 from .plotting import plot_misalignment_histogram, plot_velocity_fields
+from .sources import LocalSource, SurveySource, get_source
 
 __all__ = [
     "__version__",
@@ -37,4 +38,7 @@ __all__ = [
     "load_model",
     "prepare_input",
     "UsabilityModel",
+    "get_source",
+    "LocalSource",
+    "SurveySource",
 ]
