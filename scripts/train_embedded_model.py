@@ -42,8 +42,11 @@ Held-out checks (other seeds and settings)
 ``shifted``: settings the training never saw: every field twice as noisy
 (labels recomputed), maps padded by 6 spaxels beyond any training size, the
 footprint rotated by up to 30 deg, VOR10 binning, the training's class mix.
-Each is scored against its labels (SPEC §8 table) and against the published
-network of Duckworth et al. (2020) when its files are available.
+``files``: the survey mix (HYB10 and VOR10) written as DR15 and DR17 MAPS
+files and read back with `kinmisalign.read_maps`, as survey files are.
+Each is scored against its labels (SPEC §8 table, accuracy per kind of
+field) and against the published network of Duckworth et al. (2020) when its
+files are available.
 
 Usage::
 
@@ -73,7 +76,7 @@ MIN_SPAXELS = 100
 MAX_TWIST = 40.0
 KMS = u.km / u.s
 
-__all__ = ["draw_galaxy", "label", "make_set", "main"]
+__all__ = ["draw_galaxy", "label", "make_set", "file_set", "main"]
 
 
 def draw_galaxy(rng, setting):
@@ -141,6 +144,51 @@ def make_set(n_galaxies, seed, setting):
     return x[keep], np.array(y)[keep], np.array(groups)[keep], rows, int((~keep).sum())
 
 
+def file_set(n_galaxies, seed, directory):
+    """Realistic mocks written as DR15 and DR17 MAPS files and read back with read_maps.
+
+    Returns the network input read from the files, the same from the arrays
+    (no I/O), the labels and the per-sample description.
+    """
+    from kinmisalign import mock
+    from kinmisalign.classifier._input import _prepare
+    from kinmisalign.fields import VelocityField
+    from kinmisalign.maps import read_maps
+
+    rng = np.random.default_rng(seed)
+    from_files, from_arrays, y, rows = [], [], [], []
+    for index in range(n_galaxies):
+        gal = mock.random_galaxy(rng, binning=str(rng.choice(["HYB10", "VOR10"])))
+        layout = "DR15" if index % 2 else "DR17"
+        maps = mock.make_maps_arrays(gal)
+        path = mock.write_maps(maps, Path(directory) / f"mock-{index}.fits.gz", layout=layout)
+        read = read_maps(path)
+        for which in ("stellar", "gas"):
+            mask = getattr(maps, f"{which}_mask")
+            from_files.append(getattr(read, which))
+            from_arrays.append(VelocityField.from_array(getattr(maps, f"{which}_vel") * KMS,
+                                                        mask=mask))
+            y.append(label(gal, which, mask))
+            rows.append((layout, which, getattr(gal, which).kind, gal.binning, gal.bundle_size,
+                         gal.shape[0]))
+    xf, reasons = _prepare(from_files, errors="nan")
+    xa, _ = _prepare(from_arrays, errors="nan")
+    keep = np.array([not r for r in reasons])
+    rows = [r for r, k in zip(rows, keep, strict=True) if k]
+    return xf[keep], xa[keep], np.array(y)[keep], rows
+
+
+def accuracy_by(p, y, rows, column, prefix_field=False):
+    """Accuracy of p > 0.5 per value of one column of the sample description."""
+    out = {}
+    for value in sorted({(r[1] + ":" if prefix_field else "") + str(r[column]) for r in rows}):
+        sel = np.array([((r[1] + ":" if prefix_field else "") + str(r[column])) == value
+                        for r in rows])
+        out[value] = {"n": int(sel.sum()),
+                      "accuracy": round(float(np.mean((p[sel] > 0.5) == y[sel])), 4)}
+    return out
+
+
 def composition(y, rows):
     """Counts of samples by label and by case, kind, binning and bundle size."""
     out = {"n": int(len(y)), "n_usable": int(np.sum(y)), "n_unusable": int(len(y) - np.sum(y))}
@@ -183,6 +231,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--galaxies", type=int, default=20000, help="training galaxies")
     parser.add_argument("--test-galaxies", type=int, default=3000, help="per held-out set")
+    parser.add_argument("--file-galaxies", type=int, default=300,
+                        help="held-out galaxies written to MAPS files and read back")
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--output", default=str(MODEL_FILE))
@@ -233,6 +283,9 @@ def main(argv=None):
     for offset, setting in ((1, "realistic"), (2, "shifted")):
         xs, ys, _, rows_s, dropped = make_set(args.test_galaxies, args.seed + offset, setting)
         p, numbers = score(model, xs, ys)
+        numbers["accuracy_by_kind"] = accuracy_by(p, ys, rows_s, 2, prefix_field=True)
+        numbers["accuracy_by_binning"] = accuracy_by(p, ys, rows_s, 3)
+        numbers["accuracy_by_bundle"] = accuracy_by(p, ys, rows_s, 4)
         entry = {"seed": args.seed + offset, "composition": composition(ys, rows_s),
                  "n_not_normalisable": dropped, "embedded": numbers}
         if published is not None:
@@ -241,6 +294,21 @@ def main(argv=None):
         report["held_out"][setting] = entry
         print(setting, json.dumps({k: v for k, v in entry.items() if k != "composition"}),
               flush=True)
+
+    # The DAP's file quirks: the same kind of mocks through DR15 and DR17 files.
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        xf, xa, yf, rows_f = file_set(args.file_galaxies, args.seed + 3, tmp)
+    pf, numbers = score(model, xf, yf)
+    numbers["accuracy_by_layout"] = accuracy_by(pf, yf, rows_f, 0)
+    entry = {"seed": args.seed + 3, "n": int(len(yf)), "embedded": numbers,
+             "max_abs_p_difference_file_vs_arrays": float(np.max(np.abs(pf - model.predict(xa))))}
+    if published is not None:
+        qf, entry["published"] = score(published, xf, yf)
+        entry["agreement_with_published"] = float(np.mean((pf > 0.5) == (qf > 0.5)))
+    report["held_out"]["files"] = entry
+    print("files", json.dumps(entry), flush=True)
 
     reg = regression_inputs()
     report["spec9_inputs"] = {"order": ["rot", "rot90", "-rot", "noise", "zeros", "disk"],

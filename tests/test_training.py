@@ -316,3 +316,37 @@ def test_tune_finds_a_model(keras, tmp_path):
     assert hp["learning_rate"] in (1e-2, 1e-3, 1e-4)
     assert model.layers[1]["units"] == hp["units_1"]
     assert model.predict(x).shape == (64,)
+
+
+def test_training_script_runs(keras, tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_embedded_model.py"
+    if not script.exists():
+        pytest.skip("not a source checkout")
+    spec = importlib.util.spec_from_file_location("train_embedded_model", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "SHARED", tmp_path / "no-shared-data")
+    out, report = tmp_path / "m.npz", tmp_path / "r.json"
+    module.main(["--galaxies", "40", "--test-galaxies", "10", "--file-galaxies", "4",
+                 "--epochs", "1", "--output", str(out), "--report", str(report)])
+    numbers = json.loads(report.read_text())
+    assert set(numbers["held_out"]) == {"realistic", "shifted", "files"}
+    assert numbers["training_set"]["n"] + numbers["training_set"]["n_not_normalisable"] == 80
+    # Files read back give the network the same input as the arrays (float32 storage aside).
+    assert numbers["held_out"]["files"]["max_abs_p_difference_file_vs_arrays"] < 1e-3
+    assert UsabilityModel.load(out).name == "kinmisalign-mock-v1"
+
+
+def test_build_dataset_directory_with_several_daptypes(tmp_path):
+    gal = mock.random_galaxy(3, bundle_size=19, plateifu="8006-1902", usable_stellar=True,
+                             usable_gas=True)
+    mock.write_maps(gal, tmp_path, tree=True)
+    mock.write_maps(dataclasses.replace(gal, binning="VOR10"), tmp_path, tree=True)
+    labels = Table({"plateifu": ["8006-1902"], "stel_qual": [2], "halpha_qual": [2]})
+    data = build_dataset(labels, tmp_path)
+    assert len(data.y) == 0 and "several MAPS files" in data.skipped["REASON"][0]
+    data = build_dataset(labels, tmp_path, daptype="vor10-mileshc-mastarssp")
+    assert data.y.tolist() == [True, True] and data.groups.tolist() == ["8006-1902"] * 2
