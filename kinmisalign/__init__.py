@@ -6,6 +6,7 @@ except ImportError:  # running from a source tree without an install
     __version__ = "0.0.0"
 
 from .classifier import UsabilityModel, classify, load_model, prepare_input
+from .catalogue import add_kinematic_columns
 from .cleaning import clean_velocity_field
 from .config import conf
 from .exceptions import FitError, KinmisalignError, MapsFormatError, NotEnoughPointsError
@@ -19,6 +20,7 @@ from .sources import LocalSource, SurveySource, get_source
 __all__ = [
     "__version__",
     "conf",
+    "add_kinematic_columns",
     "KinmisalignError",
     "MapsFormatError",
     "FitError",

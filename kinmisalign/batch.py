@@ -29,6 +29,8 @@ FLAGS = {
                             "is doubtful"),
     "GAS_UNUSABLE": (9, "the usability network judges the gas field unusable: its PA is "
                         "doubtful"),
+    "INVALID_KEY": (10, "the row's plate-IFU is missing or not of the survey's form"),
+    "DOWNLOAD_FAILED": (11, "the MAPS file could not be fetched from its source"),
 }
 
 
@@ -60,6 +62,8 @@ class _Options:
     fit_options: dict
     model: object = None  # a UsabilityModel, or None for no classification
     threshold: float = 0.5
+    source: object = None  # where MAPS files of plate-IFU keys come from
+    daptype: str = ""
 
 
 _FLOAT_COLUMNS = ("PA_STELLAR", "PA_STELLAR_ERR", "PA_GAS", "PA_GAS_ERR", "DPA", "DPA_ERR")
@@ -67,14 +71,38 @@ _INT_COLUMNS = ("NSPX_STELLAR", "NSPX_GAS")
 _PROB_COLUMNS = ("USABLE_PROB_STELLAR", "USABLE_PROB_GAS")
 
 
-def _measure_path(path, options):
-    """One observation in, one plain record out; never raises for bad data."""
+class Key(str):
+    """A plate-IFU to be resolved to a MAPS file by the run's source (not a path)."""
+
+    __slots__ = ()
+
+
+def _measure_path(item, options):
+    """One observation in, one plain record out; never raises for bad data.
+
+    ``item`` is a path, or a `Key` that ``options.source`` turns into a path.
+    """
     from threadpoolctl import threadpool_limits
 
     from .maps import read_maps
     from .measure import measure_maps
 
-    record = {"FILENAME": os.fspath(path), "PLATEIFU": "", "KINMIS_FLAG": 0, "PROBLEMS": ""}
+    record = {"FILENAME": "", "PLATEIFU": "", "KINMIS_FLAG": 0, "PROBLEMS": ""}
+    if isinstance(item, Key):
+        from .sources import SourceError
+
+        record["PLATEIFU"] = str(item)
+        try:
+            path = options.source.path_for(str(item), options.daptype)
+        except FileNotFoundError as exc:
+            record.update(KINMIS_FLAG=_bit("NO_MAPS"), PROBLEMS=str(exc))
+            return record
+        except SourceError as exc:
+            record.update(KINMIS_FLAG=_bit("DOWNLOAD_FAILED"), PROBLEMS=str(exc))
+            return record
+    else:
+        path = item
+    record["FILENAME"] = os.fspath(path)
     # One BLAS/OpenMP thread per task: tasks run side by side, one per core.
     with threadpool_limits(limits=1):
         try:
@@ -88,7 +116,8 @@ def _measure_path(path, options):
         result = measure_maps(maps, clean_options=options.clean_options,
                               fit_options=options.fit_options)
         flag, problems = _classify_into(record, maps, options)
-    record["PLATEIFU"] = str(maps.plateifu or "")
+    if not record["PLATEIFU"]:
+        record["PLATEIFU"] = str(maps.plateifu or "")
     for which in ("stellar", "gas"):
         fit = getattr(result, f"{which}_fit")
         up = which.upper()
@@ -107,6 +136,30 @@ def _measure_path(path, options):
     record["KINMIS_FLAG"] = flag
     record["PROBLEMS"] = "; ".join(problems)
     return record
+
+
+def _make_options(*, model, threshold, line, maskbits, clean_options, fit_options, source=None,
+                  daptype=""):
+    """Resolve defaults from ``conf`` here: worker processes do not see conf.set_temp."""
+    from .config import conf
+
+    fit_options = dict(fit_options or {})
+    fit_options.setdefault("min_points", conf.min_points)
+    if model is not None:
+        from .classifier import load_model
+
+        model = load_model(model)
+    if threshold is None:
+        threshold = conf.usable_threshold
+    return _Options(line=line, maskbits=conf.maskbits if maskbits is None else maskbits,
+                    clean_options=dict(clean_options or {}), fit_options=fit_options,
+                    model=model, threshold=float(threshold), source=source, daptype=daptype)
+
+
+def run_records(items, options, parallel=False, progress_bar=False):
+    """Plain records of the items (paths or `Key`), in order; see `measure_files`."""
+    items = [item if isinstance(item, Key) else os.fspath(item) for item in items]
+    return list(_progress(_run(items, options, parallel), len(items), progress_bar))
 
 
 def _classify_into(record, maps, options):
@@ -310,20 +363,7 @@ def measure_files(paths, *, model=None, threshold=None, parallel=False, progress
         ``KINMIS_FLAG`` (bits in `FLAGS`) and ``PROBLEMS`` (why values are
         missing, in words).
     """
-    from .config import conf
-
-    # Settings from ``conf`` are resolved here: worker processes do not see conf.set_temp.
-    fit_options = dict(fit_options or {})
-    fit_options.setdefault("min_points", conf.min_points)
-    if model is not None:
-        from .classifier import load_model
-
-        model = load_model(model)
-    if threshold is None:
-        threshold = conf.usable_threshold
-    options = _Options(line=line, maskbits=conf.maskbits if maskbits is None else maskbits,
-                       clean_options=dict(clean_options or {}), fit_options=fit_options,
-                       model=model, threshold=float(threshold))
-    paths = [os.fspath(p) for p in paths]
-    records = list(_progress(_run(paths, options, parallel), len(paths), progress_bar))
+    options = _make_options(model=model, threshold=threshold, line=line, maskbits=maskbits,
+                            clean_options=clean_options, fit_options=fit_options)
+    records = run_records(paths, options, parallel=parallel, progress_bar=progress_bar)
     return _records_table(records, classified=model is not None)

@@ -16,6 +16,11 @@ class Conf(_config.ConfigNamespace):
     min_points = _config.ConfigItem(
         20, "Minimum number of spaxels left after cleaning for a position-angle fit."
     )
+    daptype = _config.ConfigItem(
+        "HYB10-MILESHC-MASTARSSP",
+        "DAP analysis type (binning and templates) of the MAPS files used by catalogue runs; "
+        "DR17 default.",
+    )
     usability_model = _config.ConfigItem(
         "embedded",
         "Default velocity-field usability model of classify: 'embedded' (the network shipped "

@@ -1,0 +1,136 @@
+"""Kinematic columns for a survey catalogue (DRPall, DAPall or any table of plate-IFUs)."""
+
+import numpy as np
+
+from .batch import FLAGS, Key, _make_options, _records_table, run_records
+
+__all__ = ["OUTPUT_COLUMNS", "add_kinematic_columns"]
+
+# The columns add_kinematic_columns adds, in order.
+OUTPUT_COLUMNS = (
+    "PA_STELLAR", "PA_STELLAR_ERR", "PA_GAS", "PA_GAS_ERR", "DPA", "DPA_ERR",
+    "NSPX_STELLAR", "NSPX_GAS", "USABLE_PROB_STELLAR", "USABLE_PROB_GAS",
+    "USABLE_STELLAR", "USABLE_GAS", "KINMIS_FLAG",
+)
+
+
+def _key_column(table, key):
+    if key is not None:
+        if key not in table.colnames:
+            raise KeyError(f"the table has no column {key!r}")
+        return key
+    matches = [name for name in table.colnames if name.strip().lower() == "plateifu"]
+    if not matches:
+        raise KeyError("the table has no PLATEIFU/plateifu column; name the key column "
+                       "with key=")
+    if len(matches) > 1:
+        raise KeyError(f"the table has several plate-IFU columns {matches}; choose one with key=")
+    return matches[0]
+
+
+def _canonical_keys(column):
+    """Each row's plate-IFU (stripped, validated), or None with the reason."""
+    from .sources import validate_plateifu
+
+    mask = np.ma.getmaskarray(column)
+    keys, reasons = [], []
+    for value, masked in zip(np.asarray(column, dtype=object), mask, strict=True):
+        if masked:
+            keys.append(None)
+            reasons.append("the plate-IFU is masked")
+            continue
+        try:
+            keys.append(validate_plateifu(value))
+            reasons.append("")
+        except (TypeError, ValueError) as exc:
+            keys.append(None)
+            reasons.append(str(exc))
+    return keys, reasons
+
+
+def add_kinematic_columns(table, *, source=None, daptype=None, model=None, threshold=None,
+                          parallel=False, progress_bar=False, key=None, overwrite=False,
+                          line="Ha-6564", maskbits=None, clean_options=None, fit_options=None):
+    """Add kinematic position angles, misalignment and usability to a catalogue.
+
+    For every row, the MAPS file of its plate-IFU is fetched from ``source``,
+    both velocity fields are cleaned and fitted, their misalignment is
+    measured and the usability network judges each field. Every input row
+    is kept, in order, with its columns and ``meta``; a plate-IFU repeated in
+    the table is measured once. What cannot be measured is masked, with the
+    reason in the ``KINMIS_FLAG`` bits (`kinmisalign.batch.FLAGS`); it never
+    stops the run or changes another row.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table` or `~astropy.table.QTable`
+        A catalogue with a plate-IFU column: ``PLATEIFU`` (DAPall), ``plateifu``
+        (DRPall) or any case; surrounding spaces of FITS strings are ignored.
+    source : str, path-like or source, optional
+        Where the MAPS files come from: a local directory (the survey's layout
+        or flat), ``'sas'`` for the survey data server, or a source object
+        (see `kinmisalign.sources.get_source`). Default ``conf.maps_source``.
+    daptype : str, optional
+        DAP analysis type of the MAPS files; default ``conf.daptype``.
+    model : str, path-like or `~kinmisalign.classifier.UsabilityModel`, optional
+        Usability network; default ``conf.usability_model``.
+    threshold : float, optional
+        Probability above which a field is usable; default
+        ``conf.usable_threshold``.
+    parallel : bool, int, 'dask' or `dask.distributed.Client`, optional
+        How to run (see `kinmisalign.batch.measure_files`).
+    progress_bar : bool, optional
+        Show a progress bar (needs ``tqdm``).
+    key : str, optional
+        Name of the plate-IFU column, when it cannot be found by name.
+    overwrite : bool, optional
+        Replace output columns the table already has; without it such a
+        clash is an error.
+    line, maskbits, clean_options, fit_options
+        As in `kinmisalign.batch.measure_files`.
+
+    Returns
+    -------
+    `~astropy.table.Table` or `~astropy.table.QTable`
+        A copy of ``table`` (same class) with the columns of `OUTPUT_COLUMNS`
+        appended: PAs East of North to the receding side and their 1σ errors
+        (deg), ΔPA and its 1σ error (deg), spaxels fitted, the network
+        probabilities and flags, and ``KINMIS_FLAG``.
+
+    Raises
+    ------
+    KeyError
+        When no plate-IFU column can be found.
+    ValueError
+        When the table already has output columns and ``overwrite`` is False.
+    """
+    from .config import conf
+    from .sources import get_source
+
+    keyname = _key_column(table, key)
+    clashes = [name for name in OUTPUT_COLUMNS if name in table.colnames]
+    if clashes and not overwrite:
+        raise ValueError(f"the table already has column(s) {', '.join(clashes)}; pass "
+                         "overwrite=True to replace them")
+
+    keys, reasons = _canonical_keys(table[keyname])
+    unique = list(dict.fromkeys(k for k in keys if k is not None))
+    options = _make_options(
+        model=conf.usability_model if model is None else model, threshold=threshold, line=line,
+        maskbits=maskbits, clean_options=clean_options, fit_options=fit_options,
+        source=get_source(source), daptype=conf.daptype if daptype is None else daptype)
+    records = run_records([Key(k) for k in unique], options, parallel=parallel,
+                          progress_bar=progress_bar)
+    by_key = dict(zip(unique, records, strict=True))
+    invalid = 1 << FLAGS["INVALID_KEY"][0]
+    rows = [by_key[k] if k is not None else
+            {"FILENAME": "", "PLATEIFU": "", "KINMIS_FLAG": invalid, "PROBLEMS": reason}
+            for k, reason in zip(keys, reasons, strict=True)]
+    columns = _records_table(rows, classified=True)
+
+    out = table.copy(copy_data=True)
+    for name in OUTPUT_COLUMNS:
+        if name in out.colnames:
+            out.remove_column(name)
+        out[name] = columns[name]
+    return out
