@@ -5,8 +5,8 @@ try:
 except ImportError:  # running from a source tree without an install
     __version__ = "0.0.0"
 
-from .classifier import UsabilityModel, classify, load_model, prepare_input
 from .catalogue import add_kinematic_columns
+from .classifier import UsabilityModel, classify, load_model, prepare_input
 from .cleaning import clean_velocity_field
 from .config import conf
 from .exceptions import FitError, KinmisalignError, MapsFormatError, NotEnoughPointsError
