@@ -86,6 +86,15 @@ def _report(out, elapsed):
                      f"|DPA - truth| = {np.median(np.abs(dpa - truth_dpa)):.1f} deg; class "
                      f"(aligned / misaligned / counter-rotating) right for "
                      f"{np.mean(classes[0] == classes[1]):.0%}")
+    if "USABLE_STELLAR" in out.colnames:
+        for which in ("STELLAR", "GAS"):
+            judged = ~np.ma.getmaskarray(out[f"USABLE_{which}"])
+            truth = np.asarray(out[f"USABLE_{which}_TRUE"], bool)[judged]
+            said = np.asarray(out[f"USABLE_{which}"].filled(False), bool)[judged]
+            lines.append(f"  usability ({which.lower()}): the network agrees with the truth for "
+                         f"{np.mean(said == truth):.0%} of {judged.sum()} fields "
+                         f"({np.sum(said & ~truth)} unusable called usable, "
+                         f"{np.sum(~said & truth)} usable called unusable)")
     return "\n".join(lines)
 
 
@@ -98,7 +107,7 @@ def _has_tqdm():
 
 
 def run_demo(output="kinmisalign-demo", n=36, seed=2020, overwrite=False, n_figures=4,
-             parallel=False, verbose=True):
+             parallel=False, model=None, verbose=True):
     """Run the pipeline offline on mock galaxies and compare with the truth.
 
     Writes ``<output>/maps/`` (mock MAPS files), ``<output>/kinematics.ecsv``
@@ -119,6 +128,8 @@ def run_demo(output="kinmisalign-demo", n=36, seed=2020, overwrite=False, n_figu
         Number of QA figures to write.
     parallel : bool, int, 'dask' or `dask.distributed.Client`, optional
         How to run the measurements (see `~kinmisalign.batch.measure_files`).
+    model : str, path-like or `~kinmisalign.classifier.UsabilityModel`, optional
+        Usability network; default ``conf.usability_model`` (the embedded one).
     verbose : bool, optional
         Print progress and the comparison with the truth.
 
@@ -150,7 +161,10 @@ def run_demo(output="kinmisalign-demo", n=36, seed=2020, overwrite=False, n_figu
         print(f"Wrote {len(paths)} mock MAPS files to {maps_dir}/")
 
     start = time.perf_counter()
-    measured = measure_files(paths, parallel=parallel, progress_bar=verbose and _has_tqdm())
+    from .config import conf
+
+    measured = measure_files(paths, model=conf.usability_model if model is None else model,
+                             parallel=parallel, progress_bar=verbose and _has_tqdm())
     elapsed = time.perf_counter() - start
 
     out = Table(rows=rows, names=list(rows[0]))

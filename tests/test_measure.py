@@ -45,10 +45,17 @@ def test_demo(tmp_path, capsys):
     assert main(["demo", "-o", str(out), "-n", "8", "--workers", "2"]) == 0
     printed = capsys.readouterr().out
     assert "Measured 8 mock galaxies" in printed
+    assert "usability (stellar): the network agrees with the truth" in printed
     table = Table.read(out / "kinematics.ecsv")
     assert len(table) == 8 and len(set(table["PLATEIFU"])) == 8
     assert {"PA_STELLAR", "PA_GAS_ERR", "DPA", "NSPX_GAS", "DPA_TRUE"} <= set(table.colnames)
     assert table["PA_STELLAR"].unit == u.deg
+    # The embedded network judges every field that has unmasked velocities.
+    assert {"USABLE_PROB_STELLAR", "USABLE_GAS", "KINMIS_FLAG"} <= set(table.colnames)
+    judged = ~np.ma.getmaskarray(table["USABLE_STELLAR"])
+    assert judged.sum() >= 7
+    agree = table["USABLE_STELLAR"][judged] == table["USABLE_STELLAR_TRUE"][judged]
+    assert agree.mean() >= 0.75
     # Both fields usable and fitted: the misalignment class is recovered.
     both = (table["USABLE_STELLAR_TRUE"] & table["USABLE_GAS_TRUE"]
             & ~np.ma.getmaskarray(table["DPA"]))
