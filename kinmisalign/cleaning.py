@@ -1,4 +1,4 @@
-"""Cleaning of velocity fields before the position-angle fit (SPEC section 2)."""
+"""Cleaning of velocity fields before the position-angle fit."""
 
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""Global kinematic position angles and star-gas misalignment (SPEC sections 3 and 4).
+"""Global kinematic position angles and star-gas misalignment.
 
 Convention: a position angle (PA) is measured East of North (from +y toward
 +x in the sky-right frame of ``SPX_SKYCOO``) to the receding side of the

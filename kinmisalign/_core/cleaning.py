@@ -1,6 +1,6 @@
 """Array-level cleaning of velocity fields: detached islands and sigma clipping.
 
-See SPEC section 2 (Duckworth et al. 2020): drop connected components smaller
+As Duckworth et al. (2020): drop connected components smaller
 than a fraction of the valid spaxels, then sigma-clip the remaining velocities.
 """
 

@@ -1,6 +1,6 @@
 """Array-level angle conventions for kinematic position angles (degrees, no units).
 
-The package convention (SPEC section 3): PA is measured East of North, from +y
+The package convention: PA is measured East of North, from +y
 (North) toward +x (East) in the sky-right frame of ``SPX_SKYCOO``, to the
 receding side of the velocity field, in [0, 360).
 """

@@ -1,4 +1,4 @@
-"""Network input of the usability classifier (SPEC §6), for one field or a batch."""
+"""Network input of the usability classifier, for one field or a batch."""
 
 import numpy as np
 from astropy import units as u
@@ -57,7 +57,7 @@ def _normalised(field):
 def prepare_input(fields, *, errors="raise", size=INPUT_SIZE):
     """Network input for one velocity field or a batch, exactly as the published model expects.
 
-    For each field (SPEC §6): the full square map, including the values stored
+    For each field: the full square map, including the values stored
     at masked spaxels, is divided by the largest absolute velocity over the
     unmasked spaxels (``field.good``), then resized to ``size`` x ``size`` with
     OpenCV's bicubic ``INTER_CUBIC`` convolution (reimplemented; no OpenCV

@@ -26,7 +26,7 @@ def import_keras():
 
 
 def build_fcn(units=(64, 128, 80), dropout=(0.0, 0.6, 0.5), input_shape=(32, 32, 1)):
-    """The fully connected network of Duckworth et al. (2020) (SPEC §7).
+    """The fully connected network of Duckworth et al. (2020).
 
     Flatten, then one ReLU Dense layer per entry of ``units``, each followed
     by a Dropout layer when its rate is non-zero, then a sigmoid Dense(1).
@@ -60,7 +60,7 @@ def build_fcn(units=(64, 128, 80), dropout=(0.0, 0.6, 0.5), input_shape=(32, 32,
 
 def build_cnn(filters=(64, 16), conv_dropout=0.3, dense_units=64, dense_dropout=0.1,
               input_shape=(32, 32, 1)):
-    """The convolutional network of Duckworth et al. (2020) (SPEC §7).
+    """The convolutional network of Duckworth et al. (2020).
 
     Two 3x3 ReLU convolutions (valid padding), Dropout, 2x2 max-pooling,
     Flatten, a ReLU Dense layer, Dropout and a sigmoid Dense(1); the

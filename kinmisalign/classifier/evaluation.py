@@ -1,12 +1,10 @@
-"""Evaluation of usability networks (SPEC §8): accuracy against confidence, confusion matrix.
+"""Evaluation of usability networks: accuracy against confidence, confusion matrix.
 
 A "confidence" cut ``f`` keeps the fields the network is sure about either
 way: ``p >= f`` (usable) or ``p <= 1 - f`` (not usable), i.e.
-``max(p, 1 - p) >= f``. At ``f = 0.5`` every field is kept. (SPEC §8 words
-the cut as ``p > 1 - f or p < f``, which read literally keeps every field for
-any ``f >= 0.5``; the published table, where fewer fields are kept as ``f``
-grows, follows the definition used here.) Accuracy is always that of the
-binary verdict ``p > threshold`` (0.5 by default) on the kept fields.
+``max(p, 1 - p) >= f``. At ``f = 0.5`` every field is kept, and fewer are
+kept as ``f`` grows, as in the table of Duckworth et al. (2020). Accuracy is
+always that of the binary verdict ``p > threshold`` (0.5 by default) on the kept fields.
 """
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Figures of a usability network's performance (SPEC §8).
+"""Figures of a usability network's performance.
 
 Matplotlib is imported inside the functions (object-oriented API: figures
 are created with `matplotlib.figure.Figure`, no pyplot state), so the

@@ -1,4 +1,4 @@
-"""Training usability networks on labelled velocity fields (SPEC §7).
+"""Training usability networks on labelled velocity fields.
 
 The recipe of Duckworth et al. (2020), made reproducible: a seeded split that
 is stratified by label and grouped by galaxy (the two fields of one galaxy,
@@ -379,7 +379,7 @@ def _hypermodel(architecture, input_shape, augment, seed):
 def tune(x, y, groups=None, architecture="fcn", *, validation=0.2, max_epochs=10, factor=3,
          hyperband_iterations=1, final_epochs=None, batch_size=64, seed=0, augment=True,
          directory=None, project_name="kinmisalign-tune", overwrite=True, verbose=0):
-    """Hyper-parameter search with keras-tuner's Hyperband (SPEC §7).
+    """Hyper-parameter search with keras-tuner's Hyperband.
 
     Objective: validation accuracy. FCN space: hidden units 32-128, 64-256
     and 16-128, dropout rates 0-0.6 after each hidden layer, learning rate in
