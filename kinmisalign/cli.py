@@ -1,6 +1,7 @@
 """The ``kinmisalign`` command line."""
 
 import argparse
+import os
 import sys
 
 __all__ = ["main"]
@@ -31,8 +32,8 @@ def _add_demo(subparsers):
     p.add_argument("-n", "--ngalaxies", type=int, default=36, help="number of mock galaxies")
     p.add_argument("--seed", type=int, default=2020, help="random seed of the mock catalogue")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output table")
-    p.add_argument("-w", "--workers", type=int, default=1,
-                   help="worker processes (default 1: measure in this process)")
+    p.add_argument("-w", "--workers", type=int, default=os.cpu_count() or 1,
+                   help="worker processes (default: one per core; 1 measures in this process)")
     p.set_defaults(func=_cmd_demo)
 
 
