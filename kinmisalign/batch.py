@@ -68,7 +68,6 @@ class _Options:
 
 _FLOAT_COLUMNS = ("PA_STELLAR", "PA_STELLAR_ERR", "PA_GAS", "PA_GAS_ERR", "DPA", "DPA_ERR")
 _INT_COLUMNS = ("NSPX_STELLAR", "NSPX_GAS")
-_PROB_COLUMNS = ("USABLE_PROB_STELLAR", "USABLE_PROB_GAS")
 
 
 class Key(str):
@@ -298,7 +297,7 @@ def _records_table(records, classified=False):
         data = np.array([0 if v is None else v for v in values], dtype=dtype)
         table[name] = MaskedColumn(data, mask=missing, description=descriptions[name],
                                    unit=u.deg if name in _FLOAT_COLUMNS else None)
-    if any(name in r for r in records for name in _PROB_COLUMNS) or classified:
+    if classified:
         for which in ("STELLAR", "GAS"):
             probs = [r.get(f"USABLE_PROB_{which}") for r in records]
             missing = np.array([p is None for p in probs], dtype=bool)
