@@ -270,6 +270,8 @@ def _progress(iterable, total, enabled):
     try:
         from tqdm.auto import tqdm
     except ImportError:
+        if enabled == "auto":
+            return iterable
         raise ImportError('progress_bar=True needs tqdm: pip install "kinmisalign[progress]"'
                           ) from None
     return tqdm(iterable, total=total, unit="obs")
@@ -341,8 +343,8 @@ def measure_files(paths, *, model=None, threshold=None, parallel=False, progress
         current dask client, or a temporary local cluster; a client runs on
         its cluster. Every task runs with one BLAS/OpenMP thread. Results do
         not depend on this choice.
-    progress_bar : bool, optional
-        Show a progress bar (needs ``tqdm``).
+    progress_bar : bool or 'auto', optional
+        Show a progress bar (needs ``tqdm``); ``'auto'``: when tqdm is installed.
     line : str, optional
         Emission line of the gas field.
     maskbits : {'any', 'donotuse'} or int, optional

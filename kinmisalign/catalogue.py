@@ -79,7 +79,7 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
         ``conf.usable_threshold``.
     parallel : bool, int, 'dask' or `dask.distributed.Client`, optional
         How to run (see `kinmisalign.batch.measure_files`).
-    progress_bar : bool, optional
+    progress_bar : bool or 'auto', optional
         Show a progress bar (needs ``tqdm``).
     key : str, optional
         Name of the plate-IFU column, when it cannot be found by name.

@@ -21,6 +21,54 @@ def _add_fit(subparsers):
     p.set_defaults(func=_cmd_fit)
 
 
+def _add_run(subparsers):
+    p = subparsers.add_parser(
+        "run", help="add kinematic columns to a catalogue (DRPall, DAPall, ...)",
+        description="Measure every observation of a catalogue with a plate-IFU column and "
+                    "write the catalogue with the kinematic columns added.",
+    )
+    p.add_argument("catalogue", help="input table (FITS, ECSV, CSV, ...)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output table; the format follows the extension (.fits, .ecsv, .csv)")
+    p.add_argument("--hdu", help="FITS extension of the input (e.g. HYB10-MILESHC-MASTARSSP "
+                                 "in a DAPall file)")
+    p.add_argument("--source", help="MAPS files: a directory, 'sas' (the survey's server) or a "
+                                    "URL (default: conf.maps_source)")
+    p.add_argument("--daptype", help="DAP analysis type (default: conf.daptype)")
+    p.add_argument("--model", help="usability network: 'embedded', 'duckworth2020' or a model "
+                                   "file (default: conf.usability_model)")
+    p.add_argument("-w", "--workers", type=int, default=1,
+                   help="worker processes (default 1: measure in this process)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args):
+    import numpy as np
+    from astropy.table import Table
+
+    from .catalogue import add_kinematic_columns
+
+    if os.path.exists(args.output) and not args.overwrite:
+        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
+    read_kwargs = {"hdu": args.hdu} if args.hdu else {}
+    try:
+        table = Table.read(args.catalogue, **read_kwargs)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # astropy raises many types for unreadable tables
+        raise ValueError(f"cannot read the catalogue {args.catalogue}: {exc}") from exc
+    out = add_kinematic_columns(table, source=args.source, daptype=args.daptype,
+                                model=args.model,
+                                parallel=args.workers if args.workers > 1 else False,
+                                progress_bar=False if args.no_progress else "auto")
+    out.write(args.output, overwrite=args.overwrite)
+    measured = int(np.count_nonzero(~np.ma.getmaskarray(out["PA_STELLAR"])))
+    print(f"{len(out)} rows, {measured} with a stellar PA; written to {args.output}")
+    return 0
+
+
 def _add_demo(subparsers):
     p = subparsers.add_parser(
         "demo", help="run the whole pipeline offline on mock MaNGA galaxies",
@@ -99,6 +147,7 @@ def main(argv=None):
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_fit(subparsers)
+    _add_run(subparsers)
     _add_demo(subparsers)
     args = parser.parse_args(argv)
     if args.command is None:
@@ -108,8 +157,9 @@ def main(argv=None):
 
     try:
         return args.func(args)
-    except (KinmisalignError, FileNotFoundError, FileExistsError) as exc:
-        print(f"kinmisalign {args.command}: error: {exc}", file=sys.stderr)
+    except (KinmisalignError, FileNotFoundError, FileExistsError, KeyError, ValueError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"kinmisalign {args.command}: error: {message}", file=sys.stderr)
         return 1
 
 

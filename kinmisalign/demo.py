@@ -98,14 +98,6 @@ def _report(out, elapsed):
     return "\n".join(lines)
 
 
-def _has_tqdm():
-    try:
-        import tqdm  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def run_demo(output="kinmisalign-demo", n=36, seed=2020, overwrite=False, n_figures=4,
              parallel=False, model=None, verbose=True):
     """Run the pipeline offline on mock galaxies and compare with the truth.
@@ -164,7 +156,7 @@ def run_demo(output="kinmisalign-demo", n=36, seed=2020, overwrite=False, n_figu
     from .config import conf
 
     measured = measure_files(paths, model=conf.usability_model if model is None else model,
-                             parallel=parallel, progress_bar=verbose and _has_tqdm())
+                             parallel=parallel, progress_bar="auto" if verbose else False)
     elapsed = time.perf_counter() - start
 
     out = Table(rows=rows, names=list(rows[0]))
