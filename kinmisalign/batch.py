@@ -31,6 +31,8 @@ FLAGS = {
                         "doubtful"),
     "INVALID_KEY": (10, "the row's plate-IFU is missing or not of the survey's form"),
     "DOWNLOAD_FAILED": (11, "the MAPS file could not be fetched from its source"),
+    "UNEXPECTED_ERROR": (12, "an unexpected error stopped the measurement of this observation "
+                             "(the message is kept); please report it"),
 }
 
 
@@ -112,9 +114,14 @@ def _measure_path(item, options):
         except MapsFormatError as exc:
             record.update(KINMIS_FLAG=_bit("BAD_MAPS"), PROBLEMS=str(exc))
             return record
-        result = measure_maps(maps, clean_options=options.clean_options,
-                              fit_options=options.fit_options)
-        flag, problems = _classify_into(record, maps, options)
+        try:
+            result = measure_maps(maps, clean_options=options.clean_options,
+                                  fit_options=options.fit_options)
+            flag, problems = _classify_into(record, maps, options)
+        except Exception as exc:  # one bad observation must not end a survey-sized run
+            record.update(KINMIS_FLAG=_bit("UNEXPECTED_ERROR"),
+                          PROBLEMS=f"{type(exc).__name__}: {exc}")
+            return record
     if not record["PLATEIFU"]:
         record["PLATEIFU"] = str(maps.plateifu or "")
     for which in ("stellar", "gas"):

@@ -156,3 +156,25 @@ def test_usability_columns(batch_files, serial, toy_model, tmp_path):
     path = tmp_path / "toy.npz"
     toy_model.save(path)
     _assert_same(measure_files(batch_files[:2], model=path), table[:2])
+
+
+def test_unexpected_error_is_contained(batch_files, serial, monkeypatch):
+    import kinmisalign.measure
+
+    calls = []
+
+    def sometimes_broken(maps, **kwargs):
+        calls.append(maps.plateifu)
+        if len(calls) == 2:
+            raise RuntimeError("simulated bug")
+        return original(maps, **kwargs)
+
+    original = kinmisalign.measure.measure_maps
+    monkeypatch.setattr(kinmisalign.measure, "measure_maps", sometimes_broken)
+    table = measure_files(batch_files[:4])
+    assert describe_flags(table["KINMIS_FLAG"][1]) == ["UNEXPECTED_ERROR"]
+    assert table["PROBLEMS"][1] == "RuntimeError: simulated bug"
+    assert table["PA_STELLAR"].mask[1]
+    for row in (0, 2, 3):  # the other rows are untouched
+        assert table["KINMIS_FLAG"][row] == serial["KINMIS_FLAG"][row]
+        assert table["PA_GAS"][row] == serial["PA_GAS"][row] or table["PA_GAS"].mask[row]
