@@ -215,17 +215,6 @@ def score(model, x, y):
     }
 
 
-def regression_inputs():
-    """The six inputs of SPEC §9 (rotation, rotated, reversed, noise, zeros, disk)."""
-    yy, xx = np.mgrid[-1:1:32j, -1:1:32j]
-    disk = np.hypot(xx, yy) < 0.8
-    rot = np.tanh(xx / 0.25) * disk
-    rot = rot / np.abs(rot).max()
-    noise = np.random.default_rng(0).uniform(-1, 1, (32, 32)) * disk
-    batch = [rot, np.rot90(rot), -rot, noise, np.zeros((32, 32)), disk * 1.0]
-    return np.array(batch, dtype=np.float32)[..., np.newaxis]
-
-
 def main(argv=None):
     """Run the training and write the model and the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -240,7 +229,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from kinmisalign import conf
-    from kinmisalign.classifier import classify, load_model
+    from kinmisalign.classifier import _published, classify, load_model
     from kinmisalign.classifier._embedded import EMBEDDED_MODELS
     from kinmisalign.classifier.training import train
     from kinmisalign.maps import read_maps
@@ -310,7 +299,7 @@ def main(argv=None):
     report["held_out"]["files"] = entry
     print("files", json.dumps(entry), flush=True)
 
-    reg = regression_inputs()
+    reg = _published.check_inputs()
     report["spec9_inputs"] = {"order": ["rot", "rot90", "-rot", "noise", "zeros", "disk"],
                               "embedded": [round(float(v), 4) for v in model.predict(reg)]}
     if published is not None:

@@ -31,16 +31,6 @@ SYNTHETIC_P = [0.9966, 0.9962, 0.9923, 0.0367, 0.1380, 0.0786]
 REAL_P = {"stellar": 0.987, "gas": 0.995}
 
 
-def synthetic_batch():
-    yy, xx = np.mgrid[-1:1:32j, -1:1:32j]
-    disk = np.hypot(xx, yy) < 0.8
-    rot = np.tanh(xx / 0.25) * disk
-    rot = rot / np.abs(rot).max()
-    noise = np.random.default_rng(0).uniform(-1, 1, (32, 32)) * disk
-    batch = [rot, np.rot90(rot), -rot, noise, np.zeros((32, 32)), disk * 1.0]
-    return np.array(batch, dtype=np.float32)[..., np.newaxis]
-
-
 @pytest.fixture
 def temp_cache(tmp_path, monkeypatch):
     """A private cache directory and no model remembered from earlier tests."""
@@ -81,7 +71,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def check_regression(model):
-    assert np.allclose(model.predict(synthetic_batch()), SYNTHETIC_P, rtol=0, atol=1e-3)
+    assert np.allclose(model.predict(_published.check_inputs()), SYNTHETIC_P, rtol=0, atol=1e-3)
 
 
 def test_urls_pin_the_commit():
