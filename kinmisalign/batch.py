@@ -78,6 +78,12 @@ class Key(str):
     __slots__ = ()
 
 
+def _failed(record, flag, problem):
+    """``record`` of an observation that could not be measured at all."""
+    record.update(KINMIS_FLAG=_bit(flag), PROBLEMS=str(problem))
+    return record
+
+
 def _measure_path(item, options):
     """One observation in, one plain record out; never raises for bad data.
 
@@ -96,11 +102,9 @@ def _measure_path(item, options):
         try:
             path = options.source.path_for(str(item), options.daptype)
         except FileNotFoundError as exc:
-            record.update(KINMIS_FLAG=_bit("NO_MAPS"), PROBLEMS=str(exc))
-            return record
+            return _failed(record, "NO_MAPS", exc)
         except SourceError as exc:
-            record.update(KINMIS_FLAG=_bit("DOWNLOAD_FAILED"), PROBLEMS=str(exc))
-            return record
+            return _failed(record, "DOWNLOAD_FAILED", exc)
     else:
         path = item
     record["FILENAME"] = os.fspath(path)
@@ -109,19 +113,15 @@ def _measure_path(item, options):
         try:
             maps = read_maps(path, line=options.line, maskbits=options.maskbits)
         except FileNotFoundError as exc:
-            record.update(KINMIS_FLAG=_bit("NO_MAPS"), PROBLEMS=str(exc))
-            return record
+            return _failed(record, "NO_MAPS", exc)
         except MapsFormatError as exc:
-            record.update(KINMIS_FLAG=_bit("BAD_MAPS"), PROBLEMS=str(exc))
-            return record
+            return _failed(record, "BAD_MAPS", exc)
         try:
             result = measure_maps(maps, clean_options=options.clean_options,
                                   fit_options=options.fit_options)
             flag, problems = _classify_into(record, maps, options)
         except Exception as exc:  # one bad observation must not end a survey-sized run
-            record.update(KINMIS_FLAG=_bit("UNEXPECTED_ERROR"),
-                          PROBLEMS=f"{type(exc).__name__}: {exc}")
-            return record
+            return _failed(record, "UNEXPECTED_ERROR", f"{type(exc).__name__}: {exc}")
     if not record["PLATEIFU"]:
         record["PLATEIFU"] = str(maps.plateifu or "")
     for which in ("stellar", "gas"):
