@@ -8,7 +8,7 @@ measures, per observation:
   pipeline needs (``SPX_SKYCOO``, ``BINID``, the stellar and gas velocity
   extensions and their mask and inverse-variance companions);
 - the pipeline in one process: `~kinmisalign.read_maps`, cleaning and fitting
-  both fields (the default engine), the misalignment and the network input
+  both fields (the ``fast`` engine), the misalignment and the network input
   of both fields;
 - `~kinmisalign.batch.measure_files` with ``--workers`` local processes,
 

@@ -663,11 +663,36 @@ class MockMaps:
 
 
 def _grid(shape):
+    """Nominal spaxel offsets (arcsec): an exact lattice, East at column 0."""
     ny, nx = shape
     rows, cols = np.mgrid[0:ny, 0:nx]
     x = -(cols - (nx - 1) / 2.0) * SPAXEL_SIZE_ARCSEC
     y = (rows - (ny - 1) / 2.0) * SPAXEL_SIZE_ARCSEC
     return x, y
+
+
+def _sky_offsets(shape, ra, dec):
+    """Spaxel offsets as the DAP writes them in ``SPX_SKYCOO`` (arcsec, float32 values).
+
+    The DAP deprojects the cube's gnomonic (TAN) WCS and takes ``x = (RA - RA0)
+    cos(Dec0)``, ``y = Dec - Dec0`` (checked against the real file 7815-3702 to
+    5e-7 arcsec), stored as float32. So the real offsets are not an exact lattice:
+    the projection distorts the cells by up to ~1e-4 arcsec and float32 rounds
+    each offset by ~1e-6 arcsec. That matters to triangulation-based fits: on an
+    exact lattice four spaxels are co-circular in every cell and the Delaunay
+    diagonals are arbitrary; on DAP offsets they are fixed by the data. The
+    tangent point is the galaxy (``CRVAL`` = ``OBJRA``/``OBJDEC``).
+    """
+    u, v = _grid(shape)
+    xi, eta = np.radians(u / 3600.0), np.radians(v / 3600.0)
+    dec0 = np.radians(dec)
+    # Inverse gnomonic projection about (ra, dec).
+    denom = np.cos(dec0) - eta * np.sin(dec0)
+    dra = np.arctan2(xi, denom)
+    ddec = np.arctan2(np.sin(dec0) + eta * np.cos(dec0), np.hypot(xi, denom)) - dec0
+    x = np.degrees(dra) * np.cos(dec0) * 3600.0
+    y = np.degrees(ddec) * 3600.0
+    return x.astype(np.float32).astype(float), y.astype(np.float32).astype(float)
 
 
 def _hex_radius(x, y, rotation):
@@ -909,7 +934,10 @@ def make_maps_arrays(galaxy, seed=None):
     seed = galaxy.resolved_seed() if seed is None else int(seed)
     rng = np.random.default_rng(seed)
     shape = galaxy.shape
+    # The fields are drawn on the nominal lattice; the offsets reported are the DAP's
+    # (they differ from it by < 1e-3 arcsec, far below the PSF).
     x, y = _grid(shape)
+    sky_x, sky_y = _sky_offsets(shape, galaxy.ra, galaxy.dec)
     size = galaxy.bundle_size
     r_bundle = HEX_FLAT_DIAMETER[size] / 2.0
 
@@ -979,7 +1007,7 @@ def make_maps_arrays(galaxy, seed=None):
     binid[:, ~good] = -1
 
     return MockMaps(
-        x=x, y=y, covered=covered, lowcov=lowcov, snr=np.where(covered, snr, 0.0),
+        x=sky_x, y=sky_y, covered=covered, lowcov=lowcov, snr=np.where(covered, snr, 0.0),
         binid=binid, stellar_vel=svel, stellar_ivar=sivar, stellar_mask=smask,
         stellar_model=smodel, stellar_sigma=ssig, gas_vel=gvel, gas_ivar=givar,
         gas_mask=gmask, gas_model=gmodel, gas_flux=gflux, gas_flux_ivar=gflux_ivar,

@@ -207,7 +207,7 @@ def _point_arrays(field_or_x, y, velocity, ivar, dvel, use_ivar):
 
 
 def fit_pa(field_or_x, y=None, velocity=None, *, ivar=None, dvel=10 * u.km / u.s,
-           use_ivar=False, nsteps=361, min_points=None, method="pafit"):
+           use_ivar=False, nsteps=361, min_points=None, method="fast"):
     """Fit the global kinematic position angle of a velocity field.
 
     The velocity field is symmetrised about trial axes (Krajnovic et al.
@@ -239,18 +239,18 @@ def fit_pa(field_or_x, y=None, velocity=None, *, ivar=None, dvel=10 * u.km / u.s
         steps).
     min_points : int, optional
         Minimum number of usable points; default ``conf.min_points`` (20).
-    method : {'pafit', 'fast'}, optional
-        The engine. ``'pafit'`` (default) calls `pafit.fit_kinematic_pa`.
-        ``'fast'`` is this package's implementation of the same method
-        (`kinmisalign._core.symmetry`): same trial angles, symmetrised model,
-        chi-square, error rule and systemic-velocity correction, but the
-        points are triangulated once instead of once per trial angle, which
-        makes it 60 to 90 times faster (``benchmarks/bench_pa.py``, 500 to
-        4,000 points). On points with a unique Delaunay
-        triangulation the two agree to rounding; on regular spaxel grids
-        (many co-circular points) pafit's triangulation of each rotated copy
-        is arbitrary, and both engines then scatter by about one grid step
-        near a flat chi-square minimum, well within the error.
+    method : {'fast', 'pafit'}, optional
+        The engine. ``'fast'`` (default) is this package's implementation of
+        the method (`kinmisalign._core.symmetry`): the trial angles,
+        symmetrised model, chi-square, error rule and systemic-velocity
+        correction of `pafit.fit_kinematic_pa`, but the points are
+        triangulated once instead of once per trial angle, which makes it 60
+        to 80 times faster (``benchmarks/bench_pa.py``, 500 to 4,000 points).
+        ``'pafit'`` calls `pafit.fit_kinematic_pa` itself, the reference. The
+        two agree to rounding when the points have a unique Delaunay
+        triangulation, as the DAP's spaxel offsets do; see
+        :doc:`/performance` for the agreement measured on real and mock
+        fields.
 
     Returns
     -------

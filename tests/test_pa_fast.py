@@ -276,20 +276,14 @@ def test_agreement_with_pafit_on_mock_and_real_fields(real_maps_path):
           f"<= 1 deg {np.mean(dpa <= 1.0):.1%}, max {dpa.max():.1f} deg, within pafit 1-sigma "
           f"{np.mean(dpa <= err1):.1%}; errors within 0.5 deg {np.mean(derr <= 0.5):.1%} "
           f"(max {derr.max():.2f} deg); within pafit 3-sigma {np.mean(dpa <= 3 * err1):.1%}")
-    # pafit triangulates each rotated copy of the points anew; on a regular spaxel grid,
-    # where four or more points are co-circular everywhere, which diagonal it picks in each
-    # cell is arbitrary, so its chi-square curve carries a small random jitter. Near a flat
-    # (or double) minimum that moves its answer by a grid step or more: pafit against itself,
-    # with the coordinates moved by 1e-9 arcsec, agreed within 0.5 deg on only 81% of 58
-    # such fields, within 1 deg on 90%, within its 1-sigma error on 97%; with the points
-    # merely reordered, once by 27 deg. So the bar first set for this engine (99% within
-    # 0.5 deg, all within pafit's error) cannot be met by any implementation, and 'pafit'
-    # stays the default. Measured here (seed 2024, 200 fields): 82.5% within 0.5 deg, 90.5%
-    # within 1 deg, 98.0% within pafit's 1-sigma error, 99.5% within its 3-sigma error (the
-    # exception, 34.5 deg off, has two nearly equal minima), 1-sigma errors within 0.5 deg
-    # for 98.5%. The bounds below guard these figures.
-    assert np.mean(dpa <= 0.5) >= 0.80
-    assert np.mean(dpa <= 1.0) >= 0.88
-    assert np.mean(dpa <= err1) >= 0.95  # within pafit's 1-sigma error
-    assert np.mean(dpa <= 3 * err1) >= 0.99  # within the 3-sigma error pafit returns
+    # The bar of the fast engine. The mock offsets are the DAP's (a gnomonic WCS deprojected
+    # and stored as float32, as in the real file), so every field has a unique Delaunay
+    # triangulation. Measured here (seed 2024, 200 fields): 99.5% within 0.5 deg (the other
+    # one step, 1.0 deg, away), all within pafit's 1-sigma error, 1-sigma errors all within
+    # 0.5 deg (max 0.17 deg). On an exact lattice instead, where four spaxels are co-circular
+    # in every cell, the diagonals pafit picks for each rotated copy are arbitrary: moving the
+    # points by 1e-9 arcsec changed pafit's own answer by more than 0.5 deg for 19% of such
+    # fields (docs/performance.rst).
+    assert np.mean(dpa <= 0.5) >= 0.99
+    assert np.all(dpa <= err1)  # within pafit's 1-sigma error, every field
     assert np.mean(derr <= 0.5) >= 0.95  # 1-sigma errors
