@@ -1,6 +1,7 @@
 """Tests of read_maps on the real DR15-era file and on broken files."""
 
 import gzip
+import io
 import shutil
 
 import numpy as np
@@ -275,3 +276,68 @@ class TestMockFiles:
         maps = read_maps(mock.write_maps(galaxy, tmp_path))
         assert maps.gas.n_good == 0
         assert maps.stellar.n_good > 100
+
+
+# -- reading only the needed extensions ----------------------------------------------------------
+
+def _same_maps(a, b):
+    for name in ("stellar", "gas"):
+        fa, fb = getattr(a, name), getattr(b, name)
+        for attr in ("x", "y", "velocity", "ivar", "mask", "binid"):
+            va, vb = getattr(fa, attr), getattr(fb, attr)
+            assert np.array_equal(np.asarray(va), np.asarray(vb), equal_nan=True), (name, attr)
+    assert a.meta == b.meta
+    assert a.header == b.header
+
+
+@pytest.mark.parametrize("layout", ["DR15", "DR17"])
+def test_needed_extensions_read_as_from_the_whole_file(tmp_path, layout):
+    from kinmisalign.maps import _needed_hdus, _scan_hdus
+    from kinmisalign.mock import MockGalaxy, write_maps
+
+    path = write_maps(MockGalaxy(plateifu="8000-6101"), tmp_path, layout=layout)
+    raw = gzip.open(path).read()
+    hdus = _scan_hdus(raw)
+    with fits.open(path) as hdul:
+        # The scan finds every HDU, with astropy's names and boundaries.
+        assert [str(c.get("EXTNAME") or "PRIMARY") for *_, c in hdus] == [h.name for h in hdul]
+        assert hdus[-1][1] == len(raw)
+        whole = read_maps(hdul)
+    subset = _needed_hdus(raw)
+    with fits.open(io.BytesIO(subset)) as hdul:
+        assert [h.name for h in hdul] == [
+            "PRIMARY", "SPX_SKYCOO", "BINID", "STELLAR_VEL", "STELLAR_VEL_IVAR",
+            "STELLAR_VEL_MASK", "EMLINE_GVEL", "EMLINE_GVEL_IVAR", "EMLINE_GVEL_MASK"]
+    _same_maps(read_maps(path), whole)
+
+
+def test_needed_extensions_of_the_real_file(real_maps_path):
+    with fits.open(real_maps_path) as hdul:
+        whole = read_maps(hdul)
+    _same_maps(read_maps(real_maps_path), whole)
+
+
+def test_companions_named_by_header_keys(tmp_path):
+    # QUALDATA/ERRDATA may name any extension: the subset follows them.
+    from kinmisalign.mock import MockGalaxy, write_maps
+
+    src = write_maps(MockGalaxy(plateifu="8000-3701"), tmp_path / "src")
+    dst = tmp_path / "renamed.fits.gz"
+
+    def edit(hdul):
+        hdul["STELLAR_VEL_MASK"].name = "STARMASK"
+        hdul["STELLAR_VEL"].header["QUALDATA"] = "STARMASK"
+
+    _rewrite(src, dst, edit)
+    with fits.open(src) as hdul:
+        expected = hdul["STELLAR_VEL_MASK"].data.copy()
+    maps = read_maps(dst)
+    assert np.array_equal(maps.stellar.mask, expected)
+
+
+def test_unscannable_file_is_read_whole():
+    from kinmisalign.maps import _needed_hdus
+
+    # No END card: the scan gives up and astropy gets the file as it is.
+    blob = b"SIMPLE  =                    T" + b" " * 2850
+    assert _needed_hdus(blob) is blob

@@ -57,8 +57,9 @@ class SymmetryFit(NamedTuple):
 def _interpolator(x, y, velocity):
     """A linear interpolator of the data on its Delaunay triangulation.
 
-    Returns a function mapping query coordinates (arrays of any one shape) to
-    interpolated velocities, NaN outside the convex hull of the points.
+    Returns a function mapping query coordinates (an array of shape ``(..., 2)``)
+    to interpolated velocities (shape ``(...)``), NaN outside the convex hull of
+    the points.
     """
     from scipy.spatial import Delaunay
 
@@ -84,17 +85,20 @@ def _interpolator(x, y, velocity):
     # zero-area triangle has a NaN transform and gives NaN as well.)
     a, b, c = (np.append(coef, np.nan) for coef in (a, b, c))
 
-    def interpolate(qx, qy):
-        qx = np.asarray(qx, dtype=float)
-        qy = np.asarray(qy, dtype=float)
-        out = np.empty(qx.shape)
-        flat_x, flat_y, flat_out = qx.reshape(-1), qy.reshape(-1), out.reshape(-1)
-        for start in range(0, flat_x.size, _BLOCK):
-            sl = slice(start, start + _BLOCK)
-            bx, by = flat_x[sl], flat_y[sl]
-            simplex = tri.find_simplex(np.column_stack([bx, by]))
-            flat_out[sl] = a.take(simplex) * bx + b.take(simplex) * by + c.take(simplex)
-        return out
+    def interpolate(query):
+        # query: coordinates along the last axis, shape (..., 2).
+        query = np.asarray(query, dtype=float)
+        flat = np.ascontiguousarray(query.reshape(-1, 2))
+        out = np.empty(flat.shape[0])
+        for start in range(0, flat.shape[0], _BLOCK):
+            block = flat[start:start + _BLOCK]
+            simplex = tri.find_simplex(block)
+            qx, qy = block[:, 0], block[:, 1]
+            part = a.take(simplex) * qx
+            part += b.take(simplex) * qy
+            part += c.take(simplex)
+            out[start:start + _BLOCK] = part
+        return out.reshape(query.shape[:-1])
 
     return interpolate
 
@@ -102,9 +106,9 @@ def _interpolator(x, y, velocity):
 def _mirror(x, y, angles):
     """Mirror images of the points across axes at ``angles`` (deg E of N).
 
-    Returns arrays of shape ``(len(x), len(angles))``: successive queries of
-    one point are close together on its circle about the centre, which keeps
-    the triangle search short.
+    Returns an array of shape ``(len(x), len(angles), 2)`` (x, y last):
+    successive queries of one point are close together on its circle about
+    the centre, which keeps the triangle search short.
     """
     # Reflection across the unit vector a = (sin t, cos t): 2 (p.a) a - p, a
     # symmetric matrix of the doubled angle.
@@ -112,7 +116,10 @@ def _mirror(x, y, angles):
     c, s = np.cos(two), np.sin(two)
     x = x[:, None]
     y = y[:, None]
-    return -c * x + s * y, s * x + c * y
+    out = np.empty((x.shape[0], two.size, 2))
+    out[..., 0] = -c * x + s * y
+    out[..., 1] = s * x + c * y
+    return out
 
 
 def _symmetric_model(v, v_axis, v_perp, v_centre):
@@ -122,21 +129,27 @@ def _symmetric_model(v, v_axis, v_perp, v_centre):
     perpendicular) = -v(-p). Terms falling outside the data (NaN) are left out
     of the mean, as pafit's ``nanmean`` of griddata's NaN does.
     """
-    total = np.repeat(v[:, None], v_axis.shape[1], axis=1)
-    count = np.ones(v_axis.shape)
-    for term in (v_axis, -v_perp, np.broadcast_to(-v_centre[:, None], v_axis.shape)):
-        ok = np.isfinite(term)
-        total += np.where(ok, term, 0.0)
-        count += ok
-    return total / count
+    ok_axis = np.isfinite(v_axis)
+    ok_perp = np.isfinite(v_perp)
+    ok_centre = np.isfinite(v_centre)
+    # Per point: the data value and the angle-independent centre term.
+    base = v - np.where(ok_centre, v_centre, 0.0)
+    total = np.where(ok_axis, v_axis, 0.0)
+    total -= np.where(ok_perp, v_perp, 0.0)
+    total += base[:, None]
+    count = ok_axis.astype(np.float64)
+    count += ok_perp
+    count += (1.0 + ok_centre)[:, None]
+    total /= count
+    return total
 
 
 def _chi2_and_models(x, y, v, dvel, angles, periodic=False):
     """Chi-square per angle and the symmetrised field, shape (angles, points)."""
     interpolate = _interpolator(x, y, v)
-    v_centre = interpolate(-x, -y)  # independent of the angle
-    mx, my = _mirror(x, y, angles)
-    v_axis = interpolate(mx, my)
+    v_centre = interpolate(np.column_stack([-x, -y]))  # independent of the angle
+    mirrored = _mirror(x, y, angles)
+    v_axis = interpolate(mirrored)
     if periodic:
         # ``angles`` is a whole grid over [0, 180) with an even number of steps:
         # the perpendicular of angles[k] is angles[k + n/2] (mod 180), already done.
@@ -144,7 +157,7 @@ def _chi2_and_models(x, y, v, dvel, angles, periodic=False):
     else:
         # The mirror across the perpendicular axis is the mirror across the axis
         # followed by the reflection through the centre.
-        v_perp = interpolate(-mx, -my)
+        v_perp = interpolate(-mirrored)
     model = _symmetric_model(v, v_axis, v_perp, v_centre)
     resid = (v[:, None] - model) / (dvel[:, None] if np.ndim(dvel) else dvel)
     chi2 = np.einsum("ij,ij->j", resid, resid)
