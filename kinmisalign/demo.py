@@ -12,12 +12,15 @@ __all__ = ["DEMO_MIX", "make_demo_galaxies", "run_demo"]
 # The demo's designed mix (cycled): every kind of galaxy the pipeline must handle.
 # (label, options of `kinmisalign.mock.random_galaxy`)
 DEMO_MIX = (
-    ("aligned", {"usable_stellar": True, "usable_gas": True, "dpa": 5.0}),
+    ("aligned", {"usable_stellar": True, "usable_gas": True, "dpa": 5.0, "messy": False}),
     ("misaligned 45 deg", {"usable_stellar": True, "usable_gas": True, "dpa": 45.0}),
-    ("aligned", {"usable_stellar": True, "usable_gas": True, "dpa": 12.0}),
+    ("messy, aligned", {"usable_stellar": True, "usable_gas": True, "dpa": 12.0,
+                        "messy": True}),
     ("misaligned 90 deg", {"usable_stellar": True, "usable_gas": True, "dpa": 90.0}),
     ("counter-rotating", {"usable_stellar": True, "usable_gas": True, "dpa": 178.0}),
-    ("unusable gas", {"usable_stellar": True, "usable_gas": False}),
+    ("gas-poor", {"usable_stellar": True, "usable_gas": False, "gas_reason": "depletion"}),
+    ("non-rotating gas", {"usable_stellar": True, "usable_gas": False,
+                          "gas_reason": "no_rotation"}),
     ("unusable stars", {"usable_stellar": False, "usable_gas": True}),
     ("realistic mix", {}),
 )

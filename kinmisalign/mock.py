@@ -1523,14 +1523,15 @@ def _usable_field(rng, pa, vmax, inclination, messy, noise_range, gas):
     return FieldModel(**kw)
 
 
-def _unusable_field(rng, pa, vmax, gas):
+def _unusable_field(rng, pa, vmax, gas, reason=None):
     """A field that the quality rules call unusable, of a kind the experts reported."""
     common = dict(pa=pa, vmax=float(vmax), r_turn=float(rng.uniform(0.7, 4.0)),
                   noise_amplitude=float(rng.uniform(15.0, 50.0)),
                   n_spikes=int(rng.integers(0, 4)), n_patches=int(rng.random() < 0.3),
                   masked_fraction=float(rng.uniform(0.0, 0.1)))
     if gas:
-        reason = rng.choice(list(GAS_UNUSABLE_REASONS), p=list(GAS_UNUSABLE_REASONS.values()))
+        drawn = rng.choice(list(GAS_UNUSABLE_REASONS), p=list(GAS_UNUSABLE_REASONS.values()))
+        reason = drawn if reason is None else reason
         if reason == "depletion":
             if rng.random() < 0.5:
                 return FieldModel(kind="absent", **common)
@@ -1561,7 +1562,7 @@ def _unusable_field(rng, pa, vmax, gas):
 
 
 def random_galaxy(rng=None, *, bundle_size=None, binning="HYB10", plateifu=None, mangaid=None,
-                  usable_stellar=None, usable_gas=None, dpa=None):
+                  usable_stellar=None, usable_gas=None, dpa=None, messy=None, gas_reason=None):
     """Draw a mock galaxy from the realistic mix of MaNGA observations.
 
     Bundle sizes, axis ratios (hence inclinations), the fractions of unusable
@@ -1586,11 +1587,19 @@ def random_galaxy(rng=None, *, bundle_size=None, binning="HYB10", plateifu=None,
     dpa : float, optional
         Force the stellar-gas misalignment (deg, 0-180) of a galaxy whose two
         fields rotate.
+    messy : bool, optional
+        Force usable fields to be messy (quality 1) or clean (quality 2).
+    gas_reason : str, optional
+        Force the reason an unusable gas field is unusable, one of
+        `GAS_UNUSABLE_REASONS` (``'depletion'`` makes a gas-poor galaxy).
 
     Returns
     -------
     MockGalaxy
     """
+    if gas_reason is not None and gas_reason not in GAS_UNUSABLE_REASONS:
+        raise ValueError(f"gas_reason must be one of {tuple(GAS_UNUSABLE_REASONS)}, "
+                         f"not {gas_reason!r}")
     rng = np.random.default_rng(rng)
     sizes = np.array(BUNDLE_SIZES)
     if bundle_size is None:
@@ -1623,8 +1632,9 @@ def random_galaxy(rng=None, *, bundle_size=None, binning="HYB10", plateifu=None,
     pa_s = float(rng.uniform(0.0, 360.0))
     vmax_s = float(rng.uniform(80.0, 250.0))
     if usable_stellar:
-        messy = rng.random() < MESSY_FRACTION["stellar"]
-        stellar = _usable_field(rng, pa_s, vmax_s, inc, messy, {False: (3, 8), True: (8, 16)},
+        messy_s = rng.random() < MESSY_FRACTION["stellar"]
+        messy_s = messy_s if messy is None else bool(messy)
+        stellar = _usable_field(rng, pa_s, vmax_s, inc, messy_s, {False: (3, 8), True: (8, 16)},
                                 gas=False)
     else:
         stellar = _unusable_field(rng, pa_s, vmax_s, gas=False)
@@ -1636,11 +1646,12 @@ def random_galaxy(rng=None, *, bundle_size=None, binning="HYB10", plateifu=None,
         pa_g = float(rng.uniform(0.0, 360.0))
     vmax_g = float(np.clip(stellar.vmax * rng.uniform(1.1, 1.5), 60.0, 350.0))
     if usable_gas:
-        messy = rng.random() < MESSY_FRACTION["gas"]
-        gas = _usable_field(rng, pa_g, vmax_g, inc, messy, {False: (1.5, 5), True: (5, 12)},
+        messy_g = rng.random() < MESSY_FRACTION["gas"]
+        messy_g = messy_g if messy is None else bool(messy)
+        gas = _usable_field(rng, pa_g, vmax_g, inc, messy_g, {False: (1.5, 5), True: (5, 12)},
                             gas=True)
     else:
-        gas = _unusable_field(rng, pa_g, vmax_g, gas=True)
+        gas = _unusable_field(rng, pa_g, vmax_g, gas=True, reason=gas_reason)
 
     coverage = rng.uniform(0.6, 0.95) if rng.random() < 0.1 else rng.uniform(1.0, 1.6)
     return MockGalaxy(

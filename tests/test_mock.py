@@ -436,3 +436,19 @@ def test_real_file_layout_agrees(real_maps_path):
         assert masks == EDGE_MASKS
         real_shape = hdul["STELLAR_VEL"].data.shape
     assert real_shape[0] - 1 <= mock.MAP_SIZES[37][0] <= real_shape[0] + 3
+
+
+def test_forced_messy_and_gas_reason():
+    rng = np.random.default_rng(5)
+    for _ in range(6):
+        clean = mock.random_galaxy(rng, usable_stellar=True, usable_gas=True, messy=False)
+        messy = mock.random_galaxy(rng, usable_stellar=True, usable_gas=True, messy=True)
+        assert clean.quality("stellar") == clean.quality("gas") == 2
+        assert messy.quality("stellar") == messy.quality("gas") == 1
+        poor = mock.random_galaxy(rng, usable_stellar=True, usable_gas=False,
+                                  gas_reason="depletion")
+        assert poor.gas.kind in ("absent", "depleted") and not poor.usable_gas
+        still = mock.random_galaxy(rng, usable_gas=False, gas_reason="no_rotation")
+        assert still.gas.kind == "noise" and not still.usable_gas
+    with pytest.raises(ValueError, match="gas_reason"):
+        mock.random_galaxy(rng, gas_reason="dust")
