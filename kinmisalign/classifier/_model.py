@@ -153,21 +153,32 @@ class UsabilityModel:
         return {"format": FORMAT_NAME, "version": FORMAT_VERSION,
                 "input_shape": list(self.input_shape), "layers": self.layers, "meta": self.meta}
 
-    def save(self, path):
+    def save(self, path, overwrite=False):
         """Write the model to a ``.npz`` file (no pickle; format in the module docstring).
 
         Parameters
         ----------
         path : str or path-like
             Destination; written atomically (a temporary file, then renamed).
+        overwrite : bool, optional
+            Replace an existing file; without it an existing file is an error.
+
+        Raises
+        ------
+        FileExistsError
+            When ``path`` exists and ``overwrite`` is False.
         """
+        from .._files import publish, refuse_existing
+
         path = os.fspath(path)
+        if not overwrite:
+            refuse_existing([path])
         header = np.frombuffer(json.dumps(self._header()).encode("utf-8"), dtype=np.uint8)
         tmp = f"{path}.{os.getpid()}.tmp"
         try:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **{_HEADER_KEY: header}, **self.weights)
-            os.replace(tmp, path)
+            publish(tmp, path, overwrite)
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)

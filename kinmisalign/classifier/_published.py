@@ -240,5 +240,5 @@ def load_published_model(name="duckworth2020"):
             "subdir": spec["subdir"], "source": str(source)}
     model = UsabilityModel(spec["layers"], weights, (32, 32, 1), meta)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    model.save(cached)
+    model.save(cached, overwrite=True)  # the cache's own file, found damaged or absent
     return model

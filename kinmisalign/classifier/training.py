@@ -378,7 +378,7 @@ def _hypermodel(architecture, input_shape, augment, seed):
 
 def tune(x, y, groups=None, architecture="fcn", *, validation=0.2, max_epochs=10, factor=3,
          hyperband_iterations=1, final_epochs=None, batch_size=64, seed=0, augment=True,
-         directory=None, project_name="kinmisalign-tune", overwrite=True, verbose=0):
+         directory=None, project_name="kinmisalign-tune", overwrite=False, verbose=0):
     """Hyper-parameter search with keras-tuner's Hyperband.
 
     Objective: validation accuracy. FCN space: hidden units 32-128, 64-256
@@ -402,7 +402,8 @@ def tune(x, y, groups=None, architecture="fcn", *, validation=0.2, max_epochs=10
     project_name : str, optional
         Sub-directory of the trials.
     overwrite : bool, optional
-        Start afresh rather than resume a search in ``directory``.
+        Delete an earlier search in ``directory`` and start afresh; without it
+        an earlier search there is resumed, never deleted.
 
     Returns
     -------
