@@ -17,20 +17,12 @@ import urllib.parse
 import urllib.request
 import warnings
 
-from .exceptions import SourceError
+from .exceptions import DownloadTooLargeError, InsecureRedirectError, SourceError
 
-__all__ = ["InsecureRedirectError", "DownloadTooLargeError", "cached_path", "fetch_to_cache"]
+__all__ = ["cached_path", "fetch_to_cache"]
 
 _BLOCK = 1 << 16
 _SCHEMES = ("http", "https")
-
-
-class InsecureRedirectError(SourceError):
-    """The server redirected a download off HTTPS or to another scheme."""
-
-
-class DownloadTooLargeError(SourceError):
-    """A download is larger than the configured limit."""
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):

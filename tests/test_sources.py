@@ -28,11 +28,10 @@ from astropy.io import fits
 from astropy.table import MaskedColumn, Table
 
 from kinmisalign import conf, read_maps
-from kinmisalign._download import DownloadTooLargeError, InsecureRedirectError
 from kinmisalign.batch import describe_flags
 from kinmisalign.catalogue import add_kinematic_columns
 from kinmisalign.cli import main
-from kinmisalign.exceptions import KinmisalignError
+from kinmisalign.exceptions import DownloadTooLargeError, InsecureRedirectError, KinmisalignError
 from kinmisalign.mock import MockGalaxy, make_mock_catalogue, write_maps
 from kinmisalign.sources import (
     RELEASES,
