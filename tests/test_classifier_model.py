@@ -341,3 +341,20 @@ def test_keras_file_round_trip(keras, tmp_path):
     assert np.allclose(model.predict(x), net.predict(x, verbose=0)[:, 0], atol=1e-5)
     with pytest.raises(FileNotFoundError):
         UsabilityModel.from_keras_file(tmp_path / "none.keras")
+
+
+def test_cli_run_refuses_hostile_model(tmp_path, capsys):
+    from astropy.table import Table
+
+    from kinmisalign.cli import main
+
+    marker = tmp_path / "marker"
+    _hostile_files(tmp_path, marker)
+    catalogue, out = tmp_path / "cat.ecsv", tmp_path / "out.ecsv"
+    Table({"PLATEIFU": ["8000-1901"]}).write(catalogue)
+    for name in ("model.pkl", "weights.npz"):
+        assert main(["run", str(catalogue), "-o", str(out), "--source", str(tmp_path),
+                     "--model", str(tmp_path / name), "--no-progress"]) == 1
+        err = capsys.readouterr().err
+        assert name in err and ("pickle" in err or "Python objects" in err)
+        assert not marker.exists() and not out.exists()
