@@ -36,7 +36,6 @@ import zlib
 from pathlib import Path
 
 from ._datamodel import GAS_VEL_EXT, SKYCOO_EXT, STELLAR_VEL_EXT
-from ._download import cached_path, fetch_to_cache
 from .config import conf
 from .exceptions import SourceError
 
@@ -349,6 +348,8 @@ def _is_timeout(exc):
 
 
 def _in_cache(url):
+    from ._download import cached_path
+
     return cached_path(url, PKGNAME) is not None
 
 
@@ -462,6 +463,8 @@ class SurveySource(MapsSource):
     path_for.__doc__ = MapsSource.path_for.__doc__
 
     def _download(self, url):
+        from ._download import fetch_to_cache  # urllib.request, tempfile: only when downloading
+
         attempts = self.retries + 1
         max_bytes = int(self.max_size * 1e6)
         for attempt in range(attempts):
