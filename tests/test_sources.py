@@ -797,3 +797,17 @@ def test_cli_run_hostile_keys(tmp_path, mock_files, capsys, monkeypatch):
     assert not np.ma.getmaskarray(table["PA_STELLAR"])[-1]
     assert looked == [GOOD]
     assert f"{len(keys)} rows, 1 with a stellar PA" in capsys.readouterr().out
+
+
+def test_astropy_offline_setting_is_honoured(server, cache):
+    from astropy.utils.data import conf as data_conf
+
+    with data_conf.set_temp("allow_internet", False):
+        with pytest.raises(SourceError, match="allow_internet"):
+            _survey(server, retries=3).path_for(GOOD, DAPTYPE)
+    assert server.requests == [] and _no_leftovers(cache)
+    # Cached files stay readable offline.
+    path = _survey(server).path_for(GOOD, DAPTYPE)
+    with data_conf.set_temp("allow_internet", False):
+        assert _survey(server).path_for(GOOD, DAPTYPE) == path
+    assert len(server.requests) == 1
