@@ -811,3 +811,13 @@ def test_astropy_offline_setting_is_honoured(server, cache):
     with data_conf.set_temp("allow_internet", False):
         assert _survey(server).path_for(GOOD, DAPTYPE) == path
     assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("source", ["file:///etc", "ftp://127.0.0.1/sas",
+                                    "https://user:pw@127.0.0.1/sas"])
+def test_cli_run_refuses_bad_source_url(tmp_path, capsys, source):
+    catalogue, out = tmp_path / "cat.ecsv", tmp_path / "out.ecsv"
+    Table({"PLATEIFU": [GOOD]}).write(catalogue)
+    assert main(["run", str(catalogue), "-o", str(out), "--source", source,
+                 "--no-progress"]) == 1
+    assert "base URL" in capsys.readouterr().err and not out.exists()
