@@ -15,6 +15,7 @@ def _add_fit(subparsers):
     )
     p.add_argument("maps_file", help="a manga-<plate>-<ifu>-MAPS-<DAPTYPE>.fits.gz file")
     p.add_argument("--plot", metavar="FILE", help="write the QA figure to FILE (png, pdf, ...)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --plot file")
     p.add_argument("--maskbits", default=None,
                    help="'any' (default: any DAP mask bit rejects a spaxel) or 'donotuse'")
     p.add_argument("--line", default="Ha-6564", help="emission line of the gas field")
@@ -50,7 +51,7 @@ def _cmd_run(args):
 
     from .catalogue import add_kinematic_columns
 
-    if os.path.exists(args.output) and not args.overwrite:
+    if os.path.lexists(args.output) and not args.overwrite:
         raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
     read_kwargs = {"hdu": args.hdu} if args.hdu else {}
     try:
@@ -79,7 +80,8 @@ def _add_demo(subparsers):
                    help="output directory (default: ./kinmisalign-demo)")
     p.add_argument("-n", "--ngalaxies", type=int, default=36, help="number of mock galaxies")
     p.add_argument("--seed", type=int, default=2020, help="random seed of the mock catalogue")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output table")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing output files (table, figures, mock MAPS files)")
     p.add_argument("-w", "--workers", type=int, default=os.cpu_count() or 1,
                    help="worker processes (default: one per core; 1 measures in this process)")
     p.set_defaults(func=_cmd_demo)
@@ -93,6 +95,8 @@ def _cmd_fit(args):
     from .maps import read_maps
     from .measure import measure_maps
 
+    if args.plot and os.path.lexists(args.plot) and not args.overwrite:
+        raise FileExistsError(f"{args.plot} exists; pass --overwrite to replace it")
     maps = read_maps(args.maps_file, line=args.line, maskbits=args.maskbits)
     result = measure_maps(maps)
     print(f"{maps.plateifu or args.maps_file} ({maps.meta.get('DAPTYPE', '?')})")

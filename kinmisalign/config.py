@@ -51,6 +51,11 @@ class Conf(_config.ConfigNamespace):
         "error or a timeout, with a short growing pause between them; a missing file (404) "
         "is never retried.",
     )
+    download_max_size = _config.ConfigItem(
+        2000.0,
+        "Largest file accepted from a download, in megabytes (10**6 bytes); a larger one is "
+        "stopped as soon as the limit is passed and nothing is kept.",
+    )
     maps_source = _config.ConfigItem(
         "sas",
         "Where MAPS files come from by default: 'sas' (the survey data server at "

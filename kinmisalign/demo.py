@@ -118,7 +118,8 @@ def run_demo(output="kinmisalign-demo", n=36, seed=2020, overwrite=False, n_figu
     seed : int, optional
         Random seed.
     overwrite : bool, optional
-        Replace an existing output table.
+        Replace existing output files; without it, when any file the demo
+        would write exists, nothing is written and FileExistsError is raised.
     n_figures : int, optional
         Number of QA figures to write.
     parallel : bool, int, 'dask' or `dask.distributed.Client`, optional
@@ -133,24 +134,30 @@ def run_demo(output="kinmisalign-demo", n=36, seed=2020, overwrite=False, n_figu
     `~astropy.table.Table`
         The measured catalogue with the truth columns.
     """
+    from ._files import refuse_existing
     from .batch import measure_files
     from .maps import read_maps
     from .measure import measure_maps
-    from .mock import write_maps
+    from .mock import _daptype, maps_filename, write_maps
     from .plotting import plot_misalignment_histogram, plot_velocity_fields
 
     output = Path(output)
     table_path = output / "kinematics.ecsv"
-    if table_path.exists() and not overwrite:
-        raise FileExistsError(f"{table_path} exists; pass overwrite=True (--overwrite) to "
-                              "replace it")
     maps_dir = output / "maps"
+    galaxies = make_demo_galaxies(n, seed)
+    figures = [output / f"qa-{galaxy.plateifu}.png" for _, galaxy in galaxies[:n_figures]]
+    histogram = output / "dpa-histogram.png"
+    if not overwrite:
+        # Every file checked before any is written: no half-replaced demo directory.
+        planned = [maps_dir / maps_filename(g.plateifu, _daptype(g.binning, "DR17"))
+                   for _, g in galaxies]
+        refuse_existing([table_path, histogram, *figures, *planned],
+                        hint="pass overwrite=True (--overwrite) to replace")
     maps_dir.mkdir(parents=True, exist_ok=True)
 
-    galaxies = make_demo_galaxies(n, seed)
     paths, rows = [], []
     for label, galaxy in galaxies:
-        paths.append(write_maps(galaxy, maps_dir, layout="DR17"))
+        paths.append(write_maps(galaxy, maps_dir, layout="DR17", overwrite=overwrite))
         rows.append({"KIND": label, **galaxy.truth()})
     if verbose:
         print(f"Wrote {len(paths)} mock MAPS files to {maps_dir}/")
@@ -168,15 +175,15 @@ def run_demo(output="kinmisalign-demo", n=36, seed=2020, overwrite=False, n_figu
             out[name] = measured[name]
     out["FILENAME"] = [Path(p).relative_to(output).as_posix() for p in paths]
     out.meta.update({"MOCK_SEED": seed, "NGALAXIES": n})
-    out.write(table_path, overwrite=True)
+    out.write(table_path, overwrite=overwrite)
 
-    for (label, galaxy), path in list(zip(galaxies, paths, strict=True))[:n_figures]:
+    for (label, galaxy), path, figure in zip(galaxies, paths, figures, strict=False):
         result = measure_maps(read_maps(path))
         fig = plot_velocity_fields(result.stellar, result.gas, result.stellar_fit,
                                    result.gas_fit, title=f"{galaxy.plateifu} ({label})")
-        fig.savefig(output / f"qa-{galaxy.plateifu}.png")
+        fig.savefig(figure)
     ax = plot_misalignment_histogram(u.Quantity(out["DPA"].filled(np.nan), u.deg))
-    ax.figure.savefig(output / "dpa-histogram.png")
+    ax.figure.savefig(histogram)
     if verbose:
         print(_report(out, elapsed))
         print(f"Wrote {table_path}, {min(n_figures, n)} QA figures and the DPA histogram "

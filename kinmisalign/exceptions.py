@@ -1,7 +1,7 @@
 """Exceptions raised by kinmisalign."""
 
 __all__ = ["KinmisalignError", "MapsFormatError", "FitError", "NotEnoughPointsError",
-           "SourceError"]
+           "SourceError", "InsecureRedirectError", "DownloadTooLargeError"]
 
 
 class KinmisalignError(Exception):
@@ -22,3 +22,11 @@ class NotEnoughPointsError(FitError):
 
 class SourceError(KinmisalignError, OSError):
     """A MAPS file could not be fetched: download failed, timed out or arrived broken."""
+
+
+class InsecureRedirectError(SourceError):
+    """A server redirected a download off HTTPS, or to a scheme other than http(s)."""
+
+
+class DownloadTooLargeError(SourceError):
+    """A download is larger than the configured limit (``conf.download_max_size``)."""

@@ -1420,7 +1420,7 @@ def maps_filename(plateifu, daptype):
 
 
 def write_maps(galaxy, path, layout="DR17", seed=None, *, daptype=None, tree=False,
-               overwrite=True, compresslevel=3):
+               overwrite=False, compresslevel=3):
     """Write a mock MAPS file.
 
     Parameters
@@ -1440,7 +1440,7 @@ def write_maps(galaxy, path, layout="DR17", seed=None, *, daptype=None, tree=Fal
         When ``path`` is a directory, write into the survey's layout
         ``<DAPTYPE>/<plate>/<ifu>/`` below it.
     overwrite : bool, optional
-        Replace an existing file (default True).
+        Replace an existing file; without it an existing file is an error.
     compresslevel : int, optional
         gzip level, 1 (fast) to 9 (small).
 
@@ -1458,8 +1458,10 @@ def write_maps(galaxy, path, layout="DR17", seed=None, *, daptype=None, tree=Fal
             plate, ifu = _split_plateifu(m.galaxy.plateifu)
             path = path / daptype / str(plate) / str(ifu)
         path = path / maps_filename(m.galaxy.plateifu, daptype)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)")
+    from ._files import publish, refuse_existing
+
+    if not overwrite:
+        refuse_existing([path])
     path.parent.mkdir(parents=True, exist_ok=True)
     hdul = maps_hdulist(m, layout=layout, daptype=daptype)
     # Write beside the target and rename, so readers never see half a file.
@@ -1474,7 +1476,7 @@ def write_maps(galaxy, path, layout="DR17", seed=None, *, daptype=None, tree=Fal
                 hdul.writeto(fh, output_verify="ignore")
         else:
             hdul.writeto(tmp, output_verify="ignore")
-        os.replace(tmp, path)
+        publish(tmp, path, overwrite)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -1689,7 +1691,7 @@ _CATALOGUE_DESCRIPTIONS = {
 
 
 def make_mock_catalogue(directory, n, seed=0, layout="DR17", *, tree=False, binning="HYB10",
-                        repeat_fraction=0.03, compresslevel=3, **kwargs):
+                        repeat_fraction=0.03, compresslevel=3, overwrite=False, **kwargs):
     """Write ``n`` mock MAPS files of a realistic mix and return their truth table.
 
     Parameters
@@ -1711,6 +1713,8 @@ def make_mock_catalogue(directory, n, seed=0, layout="DR17", *, tree=False, binn
         MANGAID and truth, new PLATEIFU and noise), as MaNGA repeats do.
     compresslevel : int, optional
         gzip level of the files.
+    overwrite : bool, optional
+        Replace existing files; without it an existing file is an error.
     **kwargs
         Passed to `random_galaxy` (``usable_stellar``, ``bundle_size``, ...).
 
@@ -1740,7 +1744,7 @@ def make_mock_catalogue(directory, n, seed=0, layout="DR17", *, tree=False, binn
         seen.add(galaxy.plateifu)
         galaxies.append(galaxy)
         path = write_maps(galaxy, directory, layout=layout, tree=tree,
-                          compresslevel=compresslevel)
+                          compresslevel=compresslevel, overwrite=overwrite)
         row = galaxy.truth()
         row["DAPTYPE"] = daptype
         row["FILENAME"] = path.relative_to(directory).as_posix()

@@ -8,8 +8,11 @@ A *source* turns an observation key into the path of a local MAPS file::
 `LocalSource` looks the file up in a directory (the survey's own
 ``<DAPTYPE>/<plate>/<ifu>/`` tree, a local copy of the archive, or all files
 side by side). `SurveySource` downloads it from the SDSS Science Archive
-Server (or a mirror with its layout) through astropy's download cache,
-package name ``kinmisalign``, so each file is fetched once.
+Server (or a mirror with its layout) into astropy's download cache,
+package name ``kinmisalign``, so each file is fetched once: over HTTPS
+unless a plain-HTTP mirror is configured explicitly, never following a
+redirect off HTTPS, up to ``conf.download_max_size``, and kept only after
+it proved to be a complete MAPS file.
 
 Keys are untrusted input (catalogue rows, command lines): `validate_plateifu`
 and `validate_daptype` accept only the survey's own forms, and every source
@@ -29,7 +32,6 @@ import re
 import time
 import urllib.error
 import urllib.parse
-import warnings
 import zlib
 from pathlib import Path
 
@@ -84,7 +86,9 @@ def _as_text(key, what):
     if not isinstance(key, str):
         # Masked catalogue entries, numbers, None: never guess a key from them.
         raise ValueError(f"{what} must be a string, not {type(key).__name__} {_short(key)}")
-    key = key.strip()
+    # Only spaces, the padding of fixed-width (FITS) strings: a newline, tab or NUL
+    # in a key is a sign of tampering, not padding.
+    key = key.strip(" ")
     if len(key) > _MAX_KEY:
         raise ValueError(f"{what} is too long ({len(key)} characters): {_short(key)}")
     return key
@@ -96,8 +100,9 @@ def validate_plateifu(key):
     Parameters
     ----------
     key : str or bytes
-        A plateifu such as ``'7815-3702'``; surrounding whitespace (FITS
-        string padding) is removed and bytes are decoded as ASCII.
+        A plateifu such as ``'7815-3702'``; surrounding spaces (FITS string
+        padding) are removed and bytes are decoded as ASCII. Any other
+        character (newline, tab, NUL, non-ASCII digits) makes it invalid.
 
     Returns
     -------
@@ -343,13 +348,9 @@ def _is_timeout(exc):
 
 
 def _in_cache(url):
-    from astropy.utils.data import CacheMissingWarning, is_url_in_cache
+    from ._download import cached_path
 
-    # Before the first download the cache directory does not exist and astropy
-    # warns; for us that just means "not cached".
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CacheMissingWarning)
-        return is_url_in_cache(url, pkgname=PKGNAME)
+    return cached_path(url, PKGNAME) is not None
 
 
 def _check_download(path, url):
@@ -387,9 +388,11 @@ class SurveySource(MapsSource):
     The URL of a file is
     ``<base_url>/dr17/manga/spectro/analysis/v3_1_1/3.1.0/<DAPTYPE>/<plate>/<ifu>/manga-<plate>-<ifu>-MAPS-<DAPTYPE>.fits.gz``
     (for DR17). Files go through astropy's download cache (package name
-    ``kinmisalign``): each is downloaded once, checked (complete gzip stream,
-    FITS file with the extensions the reader needs) and removed from the
-    cache again if broken.
+    ``kinmisalign``): each is downloaded once and checked (complete gzip
+    stream, FITS file with the extensions the reader needs) before it enters
+    the cache; a broken, cut-short or oversized download leaves no file
+    behind. A redirect from HTTPS to plain HTTP (or to another scheme) is
+    refused.
 
     Parameters
     ----------
@@ -408,6 +411,10 @@ class SurveySource(MapsSource):
         timeout; default ``conf.download_retries``.
     retry_wait : float, optional
         Pause in seconds before the first retry, doubled for each next one.
+    max_size : float, optional
+        Largest accepted file in megabytes (10**6 bytes); default
+        ``conf.download_max_size``. A download is stopped as soon as it
+        passes the limit.
 
     Raises
     ------
@@ -416,7 +423,7 @@ class SurveySource(MapsSource):
     """
 
     def __init__(self, base_url=None, release="DR17", *, timeout=None, retries=None,
-                 retry_wait=1.0):
+                 retry_wait=1.0, max_size=None):
         # Read the configuration now: worker processes do not see set_temp values.
         self.base_url = _check_base_url(conf.sas_base_url if base_url is None else base_url)
         release_key = str(release).strip().upper()
@@ -426,8 +433,11 @@ class SurveySource(MapsSource):
         self.timeout = float(conf.download_timeout if timeout is None else timeout)
         self.retries = int(conf.download_retries if retries is None else retries)
         self.retry_wait = float(retry_wait)
+        self.max_size = float(conf.download_max_size if max_size is None else max_size)
         if not self.timeout > 0:
             raise ValueError(f"timeout must be positive, not {self.timeout}")
+        if not self.max_size > 0:
+            raise ValueError(f"max_size must be positive, not {self.max_size}")
         if self.retries < 0 or self.retry_wait < 0:
             raise ValueError("retries and retry_wait must not be negative")
 
@@ -447,29 +457,23 @@ class SurveySource(MapsSource):
         return f"{self.base_url}/{RELEASES[self.release]}/{daptype}/{plate}/{ifu}/{name}"
 
     def path_for(self, plateifu, daptype):
-        url = self.url_for(plateifu, daptype)
-        # A cached file was checked when it was downloaded.
-        cached = _in_cache(url)
-        path = self._download(url)
-        if not cached:
-            try:
-                _check_download(path, url)
-            except SourceError:
-                self._discard(url, path)
-                raise
-        return Path(path)
+        # A cached file was checked before it entered the cache.
+        return Path(self._download(self.url_for(plateifu, daptype)))
 
     path_for.__doc__ = MapsSource.path_for.__doc__
 
     def _download(self, url):
-        from astropy.utils.data import conf as data_conf
-        from astropy.utils.data import download_file
+        from ._download import fetch_to_cache  # urllib.request, tempfile: only when downloading
 
         attempts = self.retries + 1
+        max_bytes = int(self.max_size * 1e6)
         for attempt in range(attempts):
             try:
-                return download_file(url, cache=True, show_progress=False,
-                                     timeout=self.timeout, pkgname=PKGNAME)
+                return fetch_to_cache(url, timeout=self.timeout, max_bytes=max_bytes,
+                                      check=_check_download, pkgname=PKGNAME)
+            except SourceError:
+                # Not a MAPS file, too large, an insecure redirect: a retry gives the same.
+                raise
             except urllib.error.HTTPError as exc:
                 _close(exc)
                 if exc.code in (404, 410):
@@ -480,11 +484,7 @@ class SurveySource(MapsSource):
                 last = f"HTTP {exc.code} {exc.reason}"
             except (urllib.error.URLError, TimeoutError, ConnectionError,
                     http.client.HTTPException) as exc:
-                # Connection refused or reset, cut-short body, timeout: worth another try,
-                # unless astropy is told to stay offline.
-                if not data_conf.allow_internet:
-                    raise SourceError(f"could not download {url}: astropy's allow_internet "
-                                      f"is off") from exc
+                # Connection refused or reset, cut-short body, timeout: worth another try.
                 last = "timed out" if _is_timeout(exc) else str(getattr(exc, "reason", exc))
             except OSError as exc:
                 # Local trouble (disk full, cache unwritable): retrying will not help.
@@ -493,17 +493,6 @@ class SurveySource(MapsSource):
                 time.sleep(self.retry_wait * 2**attempt)
         raise SourceError(f"could not download {url} ({attempts} attempt"
                           f"{'s' if attempts > 1 else ''}): {last}")
-
-    @staticmethod
-    def _discard(url, path):
-        """Remove a broken download from the cache (or its temporary file)."""
-        from astropy.utils.data import clear_download_cache
-
-        if _in_cache(url):
-            clear_download_cache(url, pkgname=PKGNAME)
-        # When the cache was unusable astropy hands out a temporary file instead.
-        if os.path.exists(path):
-            os.remove(path)
 
     def describe(self):
         """One line saying where files come from.
@@ -515,7 +504,8 @@ class SurveySource(MapsSource):
         return f"SDSS archive {self.release} at {self.base_url}"
 
     def _key(self):
-        return (self.base_url, self.release, self.timeout, self.retries, self.retry_wait)
+        return (self.base_url, self.release, self.timeout, self.retries, self.retry_wait,
+                self.max_size)
 
     def __repr__(self):
         return (f"SurveySource({self.base_url!r}, release={self.release!r}, "

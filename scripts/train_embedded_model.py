@@ -226,7 +226,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--output", default=str(MODEL_FILE))
     parser.add_argument("--report", default=str(REPORT_FILE))
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing model file and report")
     args = parser.parse_args(argv)
+    for out in (args.output, args.report):
+        if Path(out).exists() and not args.overwrite:
+            parser.error(f"{out} exists; pass --overwrite to replace it")
 
     from kinmisalign import conf
     from kinmisalign.classifier import _published, classify, load_model
@@ -257,7 +262,7 @@ def main(argv=None):
 
     report["tensorflow"], report["keras"] = tf.__version__, keras.__version__
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    model.save(args.output)
+    model.save(args.output, overwrite=args.overwrite)
     report["model_file_bytes"] = os.path.getsize(args.output)
     print(f"trained in {report['time_train_s']} s; wrote {args.output} "
           f"({report['model_file_bytes']} bytes)", flush=True)

@@ -186,3 +186,175 @@ def test_import_kinmisalign_stays_light():
                          text=True).stdout
     for heavy in ("tensorflow", "keras", "cv2"):
         assert f"'{heavy}'" not in out
+
+
+# -- hostile model files: nothing is ever unpickled or run ---------------------------------------
+class _Payload:
+    """Unpickling this creates ``marker``: proof that a pickle was loaded."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _hostile_files(tmp_path, marker):
+    import pickle
+
+    payload = pickle.dumps(_Payload(marker))
+    model = tiny_model()
+    header = np.frombuffer(json.dumps(model._header()).encode(), np.uint8)
+    objects = np.array([_Payload(marker)], dtype=object)
+    files = {}
+    # A raw pickle, under the names a model file might have.
+    for name in ("model.pkl", "model.npz", "model.npy", "model.h5", "model.keras"):
+        (tmp_path / name).write_bytes(payload)
+        files[name] = "pickle"
+    # A numpy array of Python objects (.npy).
+    np.save(tmp_path / "objects.npy", objects, allow_pickle=True)
+    files["objects.npy"] = "single numpy array"
+    # A valid header beside a weight array holding Python objects.
+    np.savez(tmp_path / "weights.npz", __model__=header,
+             **{**model.weights, "d0/bias": objects})
+    files["weights.npz"] = "Python objects"
+    # The header itself an object array.
+    np.savez(tmp_path / "header.npz", __model__=objects, **model.weights)
+    files["header.npz"] = "Python objects"
+    # A zip archive with a plain pickle member beside the model.
+    import zipfile
+
+    model.save(tmp_path / "extra.npz")
+    with zipfile.ZipFile(tmp_path / "extra.npz", "a") as zf:
+        zf.writestr("evil.pkl", payload)
+    files["extra.npz"] = "not a numpy array"
+    return files
+
+
+def test_hostile_pickles_never_run(tmp_path):
+    import pickle
+
+    marker = tmp_path / "marker"
+    files = _hostile_files(tmp_path, marker)
+    # The payload is live: unpickling it does create the marker.
+    pickle.loads((tmp_path / "model.pkl").read_bytes()).close()
+    assert marker.exists()
+    marker.unlink()
+    for name, message in files.items():
+        path = tmp_path / name
+        loaders = [UsabilityModel.load, load_model]
+        if name.endswith((".h5", ".keras")):
+            loaders = [UsabilityModel.load]  # load_model hands these to Keras (below)
+        for loader in loaders:
+            with pytest.raises(ValueError, match=message) as info:
+                loader(path)
+            assert str(path) in str(info.value), name
+            assert not marker.exists(), (name, loader)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda h, w: w.update({"d0/kernel": np.zeros((1024, 9))}), "d0/kernel"),
+    (lambda h, w: w.pop("d1/bias"), "d1/bias"),
+    (lambda h, w: h.update(input_shape=[16, 16, 1]), "d0/kernel"),
+    (lambda h, w: h.pop("layers"), "missing 'layers'"),
+    (lambda h, w: h.update(layers=["dense"]), "invalid model"),
+    (lambda h, w: h["layers"].append({"type": "lambda", "name": "x"}), "unsupported type"),
+    (lambda h, w: h["layers"][1].update(activation="eval"), "unsupported activation"),
+    (lambda h, w: w.update({"d0/bias": np.array(["a"] * 8)}), "dtype"),
+    (lambda h, w: h.update(version="two"), "invalid format version"),
+], ids=["kernel-shape", "missing-bias", "input-shape", "no-layers", "layer-not-dict",
+        "unknown-layer", "unknown-activation", "string-weights", "bad-version"])
+def test_model_file_of_wrong_content(tmp_path, change, message):
+    model = tiny_model()
+    header, weights = model._header(), dict(model.weights)
+    change(header, weights)
+    path = tmp_path / "bad.npz"
+    np.savez(path, __model__=np.frombuffer(json.dumps(header).encode(), np.uint8), **weights)
+    with pytest.raises(ValueError, match=message) as info:
+        load_model(path)
+    assert str(path) in str(info.value)
+
+
+def test_model_file_not_json_or_not_zip(tmp_path):
+    path = tmp_path / "m.npz"
+    np.savez(path, __model__=np.frombuffer(b"\xff{not json", np.uint8))
+    with pytest.raises(ValueError, match="unreadable header"):
+        UsabilityModel.load(path)
+    path.write_bytes(b"PK\x03\x04 truncated archive")
+    with pytest.raises(ValueError, match="not a readable .npz"):
+        UsabilityModel.load(path)
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match="not a kinmisalign model file"):
+        UsabilityModel.load(path)
+
+
+def test_model_archive_bomb_refused(tmp_path, monkeypatch):
+    from kinmisalign.classifier import _model
+
+    path = tmp_path / "m.npz"
+    tiny_model().save(path)
+    monkeypatch.setattr(_model, "_MAX_UNPACKED", 1000)
+    with pytest.raises(ValueError, match="would unpack to"):
+        UsabilityModel.load(path)
+
+
+def _lambda_net(keras, marker):
+    # A Lambda layer holding a Python lambda: Keras stores its bytecode in the file.
+    return keras.Sequential([
+        keras.Input((32, 32, 1)), keras.layers.Flatten(),
+        keras.layers.Lambda(lambda x: (open(marker, "w").close(), x)[1]),
+        keras.layers.Dense(1, activation="sigmoid")])
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_keras_file_with_code_refused(keras, tmp_path, suffix):
+    marker = tmp_path / "marker"
+    net = _lambda_net(keras, str(marker))
+    path = tmp_path / f"evil{suffix}"
+    net.save(path)
+    marker.unlink(missing_ok=True)  # saving traces the lambda once
+    # The payload is live: Keras outside safe mode runs it.
+    keras.saving.load_model(path, compile=False, safe_mode=False)(np.zeros((1, 32, 32, 1)))
+    assert marker.exists()
+    marker.unlink()
+    for loader in (load_model, UsabilityModel.from_keras_file):
+        with pytest.raises(ValueError, match="safe mode.*Lambda") as info:
+            loader(path)
+        assert str(path) in str(info.value)
+        assert not marker.exists()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras' own numpy 2 warning on save
+def test_keras_file_round_trip(keras, tmp_path):
+    from kinmisalign.classifier._keras import build_fcn
+
+    net = build_fcn(units=(8,), dropout=(0.5,))
+    randomise(net, 3)
+    path = tmp_path / "net.keras"
+    net.save(path)
+    model = load_model(path)
+    assert model.meta == {"source": str(path)}
+    x = np.random.default_rng(1).normal(size=(4, 32, 32, 1)).astype(np.float32)
+    assert np.allclose(model.predict(x), net.predict(x, verbose=0)[:, 0], atol=1e-5)
+    with pytest.raises(FileNotFoundError):
+        UsabilityModel.from_keras_file(tmp_path / "none.keras")
+
+
+def test_cli_run_refuses_hostile_model(tmp_path, capsys):
+    from astropy.table import Table
+
+    from kinmisalign.cli import main
+
+    marker = tmp_path / "marker"
+    _hostile_files(tmp_path, marker)
+    catalogue, out = tmp_path / "cat.ecsv", tmp_path / "out.ecsv"
+    Table({"PLATEIFU": ["8000-1901"]}).write(catalogue)
+    for name in ("model.pkl", "weights.npz"):
+        assert main(["run", str(catalogue), "-o", str(out), "--source", str(tmp_path),
+                     "--model", str(tmp_path / name), "--no-progress"]) == 1
+        err = capsys.readouterr().err
+        assert name in err and ("pickle" in err or "Python objects" in err)
+        assert not marker.exists() and not out.exists()

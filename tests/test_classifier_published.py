@@ -180,3 +180,18 @@ def test_conversion_without_tensorflow_names_the_extra(temp_cache, published_mod
 def test_unknown_model_name(temp_cache):
     with pytest.raises(FileNotFoundError, match="duckworth2020"):
         load_model("duckworth2021")
+
+
+def test_oversized_download_is_stopped(temp_cache, mirror, tmp_path, monkeypatch):
+    # A file larger than the published one is not read past its known size.
+    target, _ = mirror
+    data = target / "variables" / "variables.data-00000-of-00001"
+    data.write_bytes(data.read_bytes() + b"\0" * 4096)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    with pytest.raises(ModelDownloadError, match="more than the limit"):
+        load_model("duckworth2020")
+    from astropy.utils.data import is_url_in_cache
+
+    url = published_model_urls()["variables/variables.data-00000-of-00001"]
+    assert not is_url_in_cache(url, pkgname="kinmisalign")
+    assert not list(tmp_path.glob("kinmisalign-download-*"))

@@ -11,6 +11,11 @@ import http.server
 import io
 import pickle
 import shutil
+import socket
+import ssl
+import struct
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -21,9 +26,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.table import MaskedColumn, Table
 
 from kinmisalign import conf, read_maps
-from kinmisalign.exceptions import KinmisalignError
+from kinmisalign.batch import describe_flags
+from kinmisalign.catalogue import add_kinematic_columns
+from kinmisalign.cli import main
+from kinmisalign.exceptions import DownloadTooLargeError, InsecureRedirectError, KinmisalignError
 from kinmisalign.mock import MockGalaxy, make_mock_catalogue, write_maps
 from kinmisalign.sources import (
     RELEASES,
@@ -56,6 +65,12 @@ HOSTILE = [
     "8000-1901&y=2",
     "8000-1901 8000-1902",
     "8000-1901\n8000-1902",
+    "8000-1901\n",  # '$' would match before it: fullmatch, and only spaces are stripped
+    "\n8000-1901",
+    "8000-1901\r\n",
+    "\t8000-1901",
+    "8000-1901\x0b",
+    "8000-1901/",
     "8000-19O1",
     "8000--1901",
     "-8000-1901",
@@ -90,7 +105,7 @@ def _id(value):
 @pytest.mark.parametrize("key, expected", [
     ("7815-3702", "7815-3702"),
     ("  7815-3702 ", "7815-3702"),
-    ("\t10001-12705\n", "10001-12705"),
+    ("10001-12705      ", "10001-12705"),
     (b"7815-3702   ", "7815-3702"),
     (np.bytes_(b"7815-3702 "), "7815-3702"),
     (np.str_("7815-3702"), "7815-3702"),
@@ -332,13 +347,40 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         elif action == "slow":
             # Say nothing until the test is over (or 10 s), like a stalled server.
             self.server.release.wait(10)
-        elif action == "truncate":
+        elif action in ("truncate", "reset"):
             data = self.server.root.joinpath(self.path.lstrip("/")).read_bytes()
             self.send_response(200)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data[: len(data) // 2])
             self.close_connection = True
+            if action == "reset":
+                # Linger 0: close() sends a TCP reset instead of an orderly end.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+                self.connection.close()
+        elif action[0] == "redirect":
+            self.send_response(302)
+            self.send_header("Location", action[1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif action[0] == "stream":
+            # Endless junk without a Content-Length; notes when the client hangs up.
+            self.send_response(200)
+            self.end_headers()
+            self.close_connection = True
+            try:
+                for _ in range(action[1] // 65536):
+                    self.wfile.write(b"\x1f" * 65536)
+            except OSError:
+                self.server.aborted.set()
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # A client hanging up early (size limit, refused redirect) is part of the tests.
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
 
 @pytest.fixture
@@ -358,10 +400,10 @@ def server(tmp_path, mock_files, cache):
     """An HTTP server on 127.0.0.1 (random port) laid out like the SAS."""
     root = tmp_path / "www"
     files = _place(mock_files, root / "sas" / DR17, "tree")
-    httpd = http.server.ThreadingHTTPServer(
+    httpd = _Server(
         ("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
     httpd.root, httpd.files, httpd.requests, httpd.plan = root, files, [], {}
-    httpd.release = threading.Event()
+    httpd.release, httpd.aborted = threading.Event(), threading.Event()
     httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}/sas"
     thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
     thread.start()
@@ -529,3 +571,261 @@ def test_download_check_accepts_real_file(real_maps_path, tmp_path):
     _check_download(real_maps_path, "the real DR15-era file")  # no SourceError
     placed = Path(shutil.copy(real_maps_path, tmp_path))
     assert LocalSource(tmp_path).path_for("7815-3702", "HYB10-GAU-MILESHC") == placed.resolve()
+
+
+# -- download faults, redirects and the size limit ----------------------------------------------
+def _no_leftovers(cache):
+    return _cache_contents(cache) == [] and list(cache["tmp"].iterdir()) == []
+
+
+def test_survey_connection_reset_then_success(server, cache):
+    server.plan[_path()] = ["reset"]
+    path = _survey(server, retries=1).path_for(GOOD, DAPTYPE)
+    assert server.requests == [_path()] * 2
+    assert path.read_bytes() == server.files[GOOD].read_bytes()
+    assert list(cache["tmp"].iterdir()) == []
+
+
+def test_survey_connection_reset_gives_up(server, cache):
+    server.plan[_path()] = ["reset"] * 2
+    source = _survey(server, retries=1)
+    with pytest.raises(SourceError, match="2 attempts"):
+        source.path_for(GOOD, DAPTYPE)
+    assert len(server.requests) == 2
+    assert not _in_cache(source.url_for(GOOD, DAPTYPE)) and _no_leftovers(cache)
+
+
+def test_survey_truncated_then_success(server, cache):
+    server.plan[_path()] = ["truncate"]
+    path = _survey(server, retries=1).path_for(GOOD, DAPTYPE)
+    assert len(server.requests) == 2 and read_maps(path).meta["PLATEIFU"] == GOOD
+
+
+@pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://127.0.0.1/x.fits.gz",
+                                    "data:text/plain,x"])
+def test_redirect_to_other_scheme_refused(server, cache, target):
+    server.plan[_path()] = [("redirect", target)] * 3
+    source = _survey(server, retries=2)
+    with pytest.raises(InsecureRedirectError, match="refused the redirect") as info:
+        source.path_for(GOOD, DAPTYPE)
+    assert isinstance(info.value, SourceError)
+    assert server.requests == [_path()]  # refused, not retried
+    assert _no_leftovers(cache)
+
+
+def test_redirect_within_http_mirror_followed(server, cache):
+    server.plan["/moved.fits.gz"] = [("redirect", server.base.replace("/sas", "") + _path())]
+    server.plan[_path()] = [("redirect", server.base.replace("/sas", "/moved.fits.gz"))]
+    path = _survey(server).path_for(GOOD, DAPTYPE)
+    assert server.requests == [_path(), "/moved.fits.gz", _path()]
+    assert path.read_bytes() == server.files[GOOD].read_bytes()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    root = tmp_path_factory.mktemp("tls")
+    cert, key = root / "cert.pem", root / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.fixture
+def tls_server(server, certificate, monkeypatch):
+    """An HTTPS twin of ``server`` (same files and plan), trusted by the downloader."""
+    import kinmisalign._download as download
+
+    cert, key = certificate
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd = _Server(
+        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(server.root)))
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    httpd.root, httpd.files, httpd.requests, httpd.plan = (server.root, server.files, [], {})
+    httpd.release, httpd.aborted = threading.Event(), threading.Event()
+    httpd.base = f"https://127.0.0.1:{httpd.server_address[1]}/sas"
+    monkeypatch.setattr(download, "_ssl_context",
+                        lambda: ssl.create_default_context(cafile=str(cert)))
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def test_https_download(tls_server, cache):
+    path = _survey(tls_server).path_for(GOOD, DAPTYPE)
+    assert tls_server.requests == [_path()]
+    assert path.read_bytes() == tls_server.files[GOOD].read_bytes()
+
+
+def test_https_to_http_redirect_refused(tls_server, server, cache):
+    # The HTTP twin would serve the real file: the downgrade itself is refused.
+    tls_server.plan[_path()] = [("redirect", server.base.replace("/sas", "") + _path())]
+    source = _survey(tls_server, retries=2)
+    with pytest.raises(InsecureRedirectError, match="must stay on HTTPS"):
+        source.path_for(GOOD, DAPTYPE)
+    assert tls_server.requests == [_path()] and server.requests == []
+    assert not _in_cache(source.url_for(GOOD, DAPTYPE)) and _no_leftovers(cache)
+
+
+def test_unverified_certificate_refused(server, certificate, cache, monkeypatch):
+    # Without trusting the test certificate the HTTPS server is not accepted.
+    cert, key = certificate
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd = _Server(
+        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(server.root)))
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    httpd.requests, httpd.plan = [], {}
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        source = SurveySource(f"https://127.0.0.1:{httpd.server_address[1]}/sas", retries=0)
+        with pytest.raises(SourceError, match="CERTIFICATE_VERIFY_FAILED"):
+            source.path_for(GOOD, DAPTYPE)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+    assert httpd.requests == [] and _no_leftovers(cache)
+
+
+def test_size_limit_announced(server, cache):
+    size = server.files[GOOD].stat().st_size
+    source = _survey(server, max_size=(size - 1) / 1e6, retries=2)
+    with pytest.raises(DownloadTooLargeError, match=f"{size} bytes, more than the limit"):
+        source.path_for(GOOD, DAPTYPE)
+    assert len(server.requests) == 1 and _no_leftovers(cache)
+    # At the limit it is accepted.
+    assert _survey(server, max_size=size / 1e6).path_for(GOOD, DAPTYPE).stat().st_size == size
+
+
+def test_size_limit_stops_unannounced_stream(server, cache):
+    server.plan[_path()] = [("stream", 64 << 20)]
+    start = time.perf_counter()
+    with pytest.raises(DownloadTooLargeError, match="download stopped"):
+        _survey(server, max_size=0.2).path_for(GOOD, DAPTYPE)
+    # The client hung up long before the 64 MB were sent.
+    assert server.aborted.wait(10)
+    assert time.perf_counter() - start < 10
+    assert _no_leftovers(cache)
+
+
+def test_size_limit_from_conf():
+    with conf.set_temp("download_max_size", 12.5):
+        assert SurveySource().max_size == 12.5
+    assert SurveySource().max_size == conf.download_max_size == 2000
+    with pytest.raises(ValueError, match="max_size"):
+        SurveySource(max_size=0)
+
+
+def test_plain_http_only_when_asked():
+    # The default archive and the 'sas' keyword are HTTPS; http:// only when written out.
+    assert SurveySource().base_url.startswith("https://")
+    assert get_source("sas").base_url.startswith("https://")
+    assert SurveySource("http://127.0.0.1:9/sas").base_url == "http://127.0.0.1:9/sas"
+
+
+# -- whole catalogues: failures become flags, the run goes on ------------------------------------
+def test_catalogue_download_faults_are_flagged(server, cache):
+    keys = [GOOD, "8002-1901", "../../etc/passwd", "8001-1902", f" {GOOD}"]
+    server.plan[_path("8001-1902")] = ["slow"] * 2
+    server.plan[_path(GOOD)] = [500]
+    source = _survey(server, timeout=0.3, retries=1)
+    out = add_kinematic_columns(Table({"PLATEIFU": keys}), source=source,
+                                fit_options={"method": "fast"})
+    flags = [describe_flags(f) for f in out["KINMIS_FLAG"]]
+    assert flags[1] == ["NO_MAPS"] and flags[2] == ["INVALID_KEY"]
+    assert flags[3] == ["DOWNLOAD_FAILED"]
+    measured = ~np.ma.getmaskarray(out["PA_STELLAR"])
+    assert list(measured) == [True, False, False, False, True]
+    assert out["PA_STELLAR"][0] == out["PA_STELLAR"][4]
+    # 500 then success, the 404 once, the slow one twice; the hostile key never.
+    assert sorted(server.requests) == sorted([_path(GOOD)] * 2 + [_path("8002-1901")]
+                                             + [_path("8001-1902")] * 2)
+    assert list(cache["tmp"].iterdir()) == []
+
+
+def _hostile_strings():
+    return [k for k in HOSTILE if isinstance(k, str)]
+
+
+def test_catalogue_hostile_keys_never_reach_a_source(tmp_path, monkeypatch):
+    calls = []
+
+    def record(self, *args):
+        calls.append(args)
+        raise FileNotFoundError("recorded")
+
+    monkeypatch.setattr(LocalSource, "path_for", record)
+    keys = [*HOSTILE, GOOD]
+    column = MaskedColumn(np.array([None if k is np.ma.masked else k for k in keys],
+                                   dtype=object), mask=[k is np.ma.masked for k in keys])
+    out = add_kinematic_columns(Table({"PLATEIFU": column}), source=tmp_path)
+    flags = [describe_flags(f) for f in out["KINMIS_FLAG"]]
+    assert flags[:-1] == [["INVALID_KEY"]] * len(HOSTILE)
+    assert calls == [(GOOD, DAPTYPE)]  # only the valid key was looked up
+    assert flags[-1] == ["NO_MAPS"]
+    assert len(out) == len(keys)
+
+
+def test_catalogue_hostile_keys_through_survey(server, cache):
+    keys = _hostile_strings()
+    out = add_kinematic_columns(Table({"PLATEIFU": np.array(keys, dtype=object)}),
+                                source=_survey(server))
+    assert all(describe_flags(f) == ["INVALID_KEY"] for f in out["KINMIS_FLAG"])
+    assert server.requests == [] and _no_leftovers(cache)
+
+
+def test_cli_run_hostile_keys(tmp_path, mock_files, capsys, monkeypatch):
+    _place(mock_files, tmp_path / "sas", "tree")
+    # Printable hostile keys (an ECSV file holds no control characters), then a good one.
+    keys = [k for k in _hostile_strings() if k.isprintable() and k.strip()] + [GOOD]
+    catalogue = tmp_path / "cat.ecsv"
+    Table({"PLATEIFU": keys}).write(catalogue)
+    looked = []
+    original = LocalSource.path_for
+    monkeypatch.setattr(LocalSource, "path_for",
+                        lambda self, k, d: looked.append(k) or original(self, k, d))
+    out = tmp_path / "out.ecsv"
+    assert main(["run", str(catalogue), "-o", str(out), "--source", str(tmp_path / "sas"),
+                 "--no-progress"]) == 0
+    table = Table.read(out)
+    assert list(table["PLATEIFU"]) == keys
+    assert all(describe_flags(f) == ["INVALID_KEY"] for f in table["KINMIS_FLAG"][:-1])
+    assert not np.ma.getmaskarray(table["PA_STELLAR"])[-1]
+    assert looked == [GOOD]
+    assert f"{len(keys)} rows, 1 with a stellar PA" in capsys.readouterr().out
+
+
+def test_astropy_offline_setting_is_honoured(server, cache):
+    from astropy.utils.data import conf as data_conf
+
+    with data_conf.set_temp("allow_internet", False):
+        with pytest.raises(SourceError, match="allow_internet"):
+            _survey(server, retries=3).path_for(GOOD, DAPTYPE)
+    assert server.requests == [] and _no_leftovers(cache)
+    # Cached files stay readable offline.
+    path = _survey(server).path_for(GOOD, DAPTYPE)
+    with data_conf.set_temp("allow_internet", False):
+        assert _survey(server).path_for(GOOD, DAPTYPE) == path
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("source", ["file:///etc", "ftp://127.0.0.1/sas",
+                                    "https://user:pw@127.0.0.1/sas"])
+def test_cli_run_refuses_bad_source_url(tmp_path, capsys, source):
+    catalogue, out = tmp_path / "cat.ecsv", tmp_path / "out.ecsv"
+    Table({"PLATEIFU": [GOOD]}).write(catalogue)
+    assert main(["run", str(catalogue), "-o", str(out), "--source", source,
+                 "--no-progress"]) == 1
+    assert "base URL" in capsys.readouterr().err and not out.exists()

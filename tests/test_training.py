@@ -350,3 +350,25 @@ def test_build_dataset_directory_with_several_daptypes(tmp_path):
     assert len(data.y) == 0 and "several MAPS files" in data.skipped["REASON"][0]
     data = build_dataset(labels, tmp_path, daptype="vor10-mileshc-mastarssp")
     assert data.y.tolist() == [True, True] and data.groups.tolist() == ["8006-1902"] * 2
+
+
+def test_build_dataset_never_passes_on_invalid_keys(mock_dir):
+    root, made = mock_dir
+    hostile = ["../../etc/passwd", "8001-3701\n", "/abs/8001-3701", "%2e%2e-1901", "٨٠٠١-٣٧٠١",
+               "8001-3701?x=1", "8" * 200]
+    labels = Table({"plateifu": [*hostile, " 8002-1901 "], "stel_qual": [2] * 8,
+                    "halpha_qual": [2] * 8})
+    asked = []
+
+    def maps_for(plateifu):
+        asked.append(plateifu)
+        return next(root.glob(f"manga-{plateifu}-MAPS-*"), None)
+
+    data = build_dataset(labels, maps_for)
+    assert asked == ["8002-1901"]
+    assert len(data.samples) == 2
+    invalid = [r for r in data.skipped if r["REASON"].startswith("invalid plateifu")]
+    assert len(invalid) == 2 * len(hostile)
+    assert all(len(r["PLATEIFU"]) <= 64 for r in invalid)
+    # The directory index is equally safe.
+    assert len(build_dataset(labels, root).samples) == 2

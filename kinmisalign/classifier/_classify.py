@@ -33,7 +33,9 @@ def load_model(model=None):
         checked, and the weights are converted once (this step needs
         TensorFlow: ``pip install "kinmisalign[nn]"``) and cached in
         kinmisalign's cache directory, so later loads need numpy only.
-        A path: a model file written by `UsabilityModel.save`.
+        A path: a model file written by `UsabilityModel.save` (read
+        without unpickling), or a Keras 3 ``.keras``/``.h5`` file, read in
+        Keras' safe mode (see `UsabilityModel.from_keras_file`; extra ``nn``).
         Default: ``conf.usability_model``.
 
     Returns
@@ -68,6 +70,8 @@ def load_model(model=None):
             raise FileNotFoundError(f"no model file {os.fspath(model)!r} (named models: "
                                     f"{', '.join([*EMBEDDED_ALIASES, *EMBEDDED_MODELS])}, "
                                     f"{', '.join(PUBLISHED_MODELS)})")
+        if os.fsdecode(model).lower().endswith((".keras", ".h5", ".hdf5")):
+            return UsabilityModel.from_keras_file(model)
         return UsabilityModel.load(model)
     raise TypeError(f"model must be a name, a path or a UsabilityModel, not {type(model).__name__}")
 

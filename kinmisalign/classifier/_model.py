@@ -32,6 +32,7 @@ field is usable.
 
 import json
 import os
+import zipfile
 
 import numpy as np
 
@@ -42,6 +43,35 @@ __all__ = ["UsabilityModel", "FORMAT_NAME", "FORMAT_VERSION"]
 FORMAT_NAME = "kinmisalign-usability-model"
 FORMAT_VERSION = 1
 _HEADER_KEY = "__model__"
+_MAX_UNPACKED = 500_000_000  # bytes; the published network is 1 MB, a zip bomb is not
+
+
+def _kind_of(magic):
+    """What a file seems to be, from its first bytes (for error messages)."""
+    if magic.startswith(b"\x93NUMPY"):
+        return "a single numpy array (.npy)"
+    if magic.startswith(b"\x89HDF"):
+        return ("an HDF5 file (a legacy Keras .h5 model is read with "
+                "UsabilityModel.from_keras_file)")
+    if magic[:1] == b"\x80" or magic[:1] in (b"(", b"]", b"}"):
+        return "a Python pickle, which is never loaded"
+    return f"unknown content starting {magic[:8]!r}"
+
+
+def _plain_array(archive, name, path):
+    """One member of a model archive, refusing anything but a numeric array."""
+    if not name.isprintable() or len(name) > 200:
+        raise ValueError(f"{path} has a member with an invalid name {name[:40]!r}")
+    try:
+        value = archive[name]
+    except ValueError as exc:  # object arrays: numpy refuses to unpickle them
+        raise ValueError(f"{path}: array {name!r} holds Python objects (pickled data), "
+                         f"which are never loaded ({exc})") from None
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"{path}: member {name!r} is not a numpy array (.npy)")
+    if value.dtype.kind not in "fiu":
+        raise ValueError(f"{path}: array {name!r} has dtype {value.dtype}, not a number type")
+    return value
 
 
 class UsabilityModel:
@@ -123,21 +153,32 @@ class UsabilityModel:
         return {"format": FORMAT_NAME, "version": FORMAT_VERSION,
                 "input_shape": list(self.input_shape), "layers": self.layers, "meta": self.meta}
 
-    def save(self, path):
+    def save(self, path, overwrite=False):
         """Write the model to a ``.npz`` file (no pickle; format in the module docstring).
 
         Parameters
         ----------
         path : str or path-like
             Destination; written atomically (a temporary file, then renamed).
+        overwrite : bool, optional
+            Replace an existing file; without it an existing file is an error.
+
+        Raises
+        ------
+        FileExistsError
+            When ``path`` exists and ``overwrite`` is False.
         """
+        from .._files import publish, refuse_existing
+
         path = os.fspath(path)
+        if not overwrite:
+            refuse_existing([path])
         header = np.frombuffer(json.dumps(self._header()).encode("utf-8"), dtype=np.uint8)
         tmp = f"{path}.{os.getpid()}.tmp"
         try:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **{_HEADER_KEY: header}, **self.weights)
-            os.replace(tmp, path)
+            publish(tmp, path, overwrite)
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
@@ -145,6 +186,9 @@ class UsabilityModel:
     @classmethod
     def load(cls, path):
         """Read a model written by `save`.
+
+        The file is never unpickled: numpy reads it with ``allow_pickle=False``
+        and only plain numeric arrays are accepted.
 
         Parameters
         ----------
@@ -154,18 +198,106 @@ class UsabilityModel:
         Returns
         -------
         `UsabilityModel`
+
+        Raises
+        ------
+        ValueError
+            When the file is not a kinmisalign model file (a pickle, a single
+            ``.npy`` array, a Keras or HDF5 file, an archive holding Python
+            objects...) or describes an inconsistent network; the message
+            names the problem.
+        FileNotFoundError
+            When there is no such file.
         """
-        with np.load(os.fspath(path), allow_pickle=False) as archive:
-            if _HEADER_KEY not in archive.files:
-                raise ValueError(f"{path} is not a kinmisalign model file (no {_HEADER_KEY})")
-            header = json.loads(archive[_HEADER_KEY].tobytes().decode("utf-8"))
-            if header.get("format") != FORMAT_NAME:
-                raise ValueError(f"{path} is not a kinmisalign model file")
-            if int(header.get("version", 0)) > FORMAT_VERSION:
-                raise ValueError(f"{path} has format version {header['version']}; this "
-                                 f"kinmisalign reads up to {FORMAT_VERSION}: please upgrade")
-            weights = {k: archive[k] for k in archive.files if k != _HEADER_KEY}
-        return cls(header["layers"], weights, header["input_shape"], header.get("meta"))
+        path = os.fspath(path)
+        with open(path, "rb") as fh:
+            magic = fh.read(8)
+        if not magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+            raise ValueError(f"{path} is not a kinmisalign model file: {_kind_of(magic)}, "
+                             f"not a .npz archive written by UsabilityModel.save")
+        try:
+            with zipfile.ZipFile(path) as zf:
+                unpacked = sum(info.file_size for info in zf.infolist())
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise ValueError(f"{path} is not a readable .npz archive: {exc}") from exc
+        if unpacked > _MAX_UNPACKED:
+            raise ValueError(f"{path} would unpack to {unpacked} bytes, far more than any "
+                             f"usability model; refused")
+        try:
+            archive = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{path} is not a readable .npz archive: {exc}") from exc
+        with archive:
+            names = set(archive.files)
+            if _HEADER_KEY not in names:
+                hint = (" (it looks like a Keras .keras file: load it with "
+                        "UsabilityModel.from_keras_file)" if "config.json" in names else "")
+                raise ValueError(f"{path} is not a kinmisalign model file (no {_HEADER_KEY})"
+                                 f"{hint}")
+            arrays = {name: _plain_array(archive, name, path) for name in archive.files}
+        raw = arrays.pop(_HEADER_KEY)
+        try:
+            if raw.dtype != np.uint8 or raw.ndim != 1:
+                raise ValueError(f"{_HEADER_KEY} must be a 1-d uint8 array")
+            header = json.loads(raw.tobytes().decode("utf-8"))
+            if not isinstance(header, dict):
+                raise ValueError("the header is not a JSON object")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path} is not a kinmisalign model file: unreadable header "
+                             f"({exc})") from None
+        if header.get("format") != FORMAT_NAME:
+            raise ValueError(f"{path} is not a kinmisalign model file")
+        try:
+            version = int(header.get("version", 0))
+        except (TypeError, ValueError):
+            raise ValueError(f"{path} has an invalid format version "
+                             f"{header.get('version')!r}") from None
+        if version > FORMAT_VERSION:
+            raise ValueError(f"{path} has format version {version}; this "
+                             f"kinmisalign reads up to {FORMAT_VERSION}: please upgrade")
+        try:
+            return cls(header["layers"], arrays, header["input_shape"], header.get("meta"))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise ValueError(f"{path} holds an invalid model: {what}") from None
+
+    @classmethod
+    def from_keras_file(cls, path, meta=None):
+        """Read a Keras 3 model file (``.keras`` or legacy ``.h5``) and export it.
+
+        Keras loads it in *safe mode*: a file that would run Python code on
+        loading (a ``Lambda`` layer holding a Python function, pickled
+        objects) is refused. Needs the extra ``nn``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A file written by ``keras.Model.save``.
+        meta : dict, optional
+            Description stored with the model; default ``{'source': path}``.
+
+        Returns
+        -------
+        `UsabilityModel`
+
+        Raises
+        ------
+        ValueError
+            When Keras refuses or cannot read the file, or the network has
+            layers `from_keras` does not support.
+        """
+        from ._keras import import_keras
+
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no Keras model file {path!r}")
+        keras = import_keras()
+        try:
+            net = keras.saving.load_model(path, compile=False, safe_mode=True)
+        except Exception as exc:  # Keras raises many kinds for files it refuses
+            raise ValueError(f"{path} could not be loaded as a Keras model in safe mode: "
+                             f"{type(exc).__name__}: {exc}") from None
+        return cls.from_keras(net, meta={"source": path} if meta is None else meta)
 
     # -- Keras --------------------------------------------------------------------------------
     @classmethod

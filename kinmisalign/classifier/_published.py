@@ -1,8 +1,10 @@
 """The published model of Duckworth et al. (2020): fetch, verify, convert once, cache.
 
 The model is a TensorFlow 2.3 SavedModel in the authors' public repository,
-which states no licence: it is fetched on the user's request (through astropy's
-download cache, package name ``kinmisalign``), never shipped. Keras 3 cannot
+which states no licence: it is fetched on the user's request (into astropy's
+download cache, package name ``kinmisalign``; no redirect off HTTPS, nothing
+larger than the expected file, kept only when its SHA-256 matches), never
+shipped. Keras 3 cannot
 load it, so its checkpoint weights are read with ``tf.train.load_checkpoint``
 (TensorFlow needed once) and stored in kinmisalign's own model format in the
 cache directory; later loads need numpy only.
@@ -160,19 +162,26 @@ def _fetch(name):
             paths[rel] = path
         return paths
 
-    from astropy.utils.data import clear_download_cache, download_file
+    from astropy.utils.data import clear_download_cache
+
+    from .._download import fetch_to_cache
 
     for rel, url in published_model_urls(name).items():
+        expected = spec["files"][rel]
         try:
-            path = download_file(url, cache=True, show_progress=False, pkgname=PKGNAME,
-                                 timeout=float(conf.download_timeout))
+            # Known size: nothing larger is even read, and a wrong file never enters the cache.
+            path = fetch_to_cache(url, timeout=float(conf.download_timeout),
+                                  max_bytes=expected[0], pkgname=PKGNAME,
+                                  check=lambda p, u, rel=rel, e=expected: _verify(p, rel, e, u))
+        except ModelDownloadError:
+            raise
         except Exception as exc:
             # An HTTPError holds the open response: close it rather than leak the socket.
             if callable(getattr(exc, "close", None)):
                 exc.close()
             raise ModelDownloadError(f"could not download {url}: {exc}") from exc
         try:
-            _verify(path, rel, spec["files"][rel], url)
+            _verify(path, rel, expected, url)  # again: a cached copy may have been altered
         except ModelDownloadError:
             # Don't keep a wrong file in the cache: the next call fetches it afresh.
             clear_download_cache(url, pkgname=PKGNAME)
@@ -231,5 +240,5 @@ def load_published_model(name="duckworth2020"):
             "subdir": spec["subdir"], "source": str(source)}
     model = UsabilityModel(spec["layers"], weights, (32, 32, 1), meta)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    model.save(cached)
+    model.save(cached, overwrite=True)  # the cache's own file, found damaged or absent
     return model

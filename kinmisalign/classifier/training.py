@@ -378,7 +378,7 @@ def _hypermodel(architecture, input_shape, augment, seed):
 
 def tune(x, y, groups=None, architecture="fcn", *, validation=0.2, max_epochs=10, factor=3,
          hyperband_iterations=1, final_epochs=None, batch_size=64, seed=0, augment=True,
-         directory=None, project_name="kinmisalign-tune", overwrite=True, verbose=0):
+         directory=None, project_name="kinmisalign-tune", overwrite=False, verbose=0):
     """Hyper-parameter search with keras-tuner's Hyperband.
 
     Objective: validation accuracy. FCN space: hidden units 32-128, 64-256
@@ -402,7 +402,8 @@ def tune(x, y, groups=None, architecture="fcn", *, validation=0.2, max_epochs=10
     project_name : str, optional
         Sub-directory of the trials.
     overwrite : bool, optional
-        Start afresh rather than resume a search in ``directory``.
+        Delete an earlier search in ``directory`` and start afresh; without it
+        an earlier search there is resumed, never deleted.
 
     Returns
     -------
@@ -565,7 +566,9 @@ def build_dataset(labels_table, maps_for, *, fields=("stellar", "gas"), daptype=
         file is read with ``format='ascii.csv'``). Column names are matched
         case-insensitively; ``plateifu`` values are stripped.
     maps_for : callable or path
-        A callable giving, for a stripped ``plateifu``, the MAPS file (path),
+        A callable giving, for a checked plate-IFU (see
+        `~kinmisalign.sources.validate_plateifu`; rows with other keys are
+        skipped and never passed on), the MAPS file (path),
         an already read `~kinmisalign.MapsData`, or None when there is none
         (it may raise to say why); or a directory searched recursively (flat,
         a ``<plate>/<ifu>/`` tree or the survey's layout) for
@@ -613,6 +616,8 @@ def build_dataset(labels_table, maps_for, *, fields=("stellar", "gas"), daptype=
         quality_cols[which] = _column(labels_table, columns[which])
         if quality_cols[which] is None:
             raise ValueError(f"the label table has no {columns[which]!r} column")
+    from ..sources import validate_plateifu
+
     mangaids = _column(labels_table, mangaid_column)
     locate = _maps_locator(maps_for, daptype)
 
@@ -626,6 +631,12 @@ def build_dataset(labels_table, maps_for, *, fields=("stellar", "gas"), daptype=
         pid = "" if np.ma.is_masked(raw) else str(raw).strip()
         if not pid:
             skip("", fields, "no plateifu")
+            continue
+        try:
+            # Checked before maps_for sees it: a key never becomes a path unchecked.
+            pid = validate_plateifu(raw)
+        except (TypeError, ValueError) as exc:
+            skip(pid[:64], fields, f"invalid plateifu: {exc}")
             continue
         wanted = []
         for which in fields:
