@@ -32,6 +32,8 @@ field is usable.
 
 import json
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -154,18 +156,38 @@ class UsabilityModel:
         Returns
         -------
         `UsabilityModel`
+
+        Raises
+        ------
+        FileNotFoundError
+            When ``path`` does not exist.
+        ValueError
+            When the file is not a model file of this format: not an ``.npz``
+            archive, truncated or corrupt, without a readable header, of a newer
+            format version, or with weights that do not fit its layers. The
+            message names the file and the problem.
         """
-        with np.load(os.fspath(path), allow_pickle=False) as archive:
-            if _HEADER_KEY not in archive.files:
-                raise ValueError(f"{path} is not a kinmisalign model file (no {_HEADER_KEY})")
-            header = json.loads(archive[_HEADER_KEY].tobytes().decode("utf-8"))
-            if header.get("format") != FORMAT_NAME:
-                raise ValueError(f"{path} is not a kinmisalign model file")
-            if int(header.get("version", 0)) > FORMAT_VERSION:
-                raise ValueError(f"{path} has format version {header['version']}; this "
-                                 f"kinmisalign reads up to {FORMAT_VERSION}: please upgrade")
-            weights = {k: archive[k] for k in archive.files if k != _HEADER_KEY}
-        return cls(header["layers"], weights, header["input_shape"], header.get("meta"))
+        path = os.fspath(path)
+        # Opened here so that it is closed whatever numpy makes of it.
+        with open(path, "rb") as fh:
+            try:
+                archive = np.load(fh, allow_pickle=False)
+            except ValueError:
+                # Neither a zip nor an .npy file: numpy takes it for a pickle, which is refused.
+                raise ValueError(f"{path} is not a kinmisalign model file (not an .npz "
+                                 "archive)") from None
+            except (OSError, EOFError, zipfile.BadZipFile) as exc:
+                raise ValueError(f"{path} is not a kinmisalign model file (not a readable "
+                                 f".npz archive: {exc})") from exc
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ValueError(f"{path} is not a kinmisalign model file (a single .npy "
+                                 "array, not an .npz archive)")
+            with archive:
+                header, weights = _read_archive(archive, path)
+        try:
+            return cls(header["layers"], weights, header["input_shape"], header.get("meta"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path} is not a usable kinmisalign model file: {exc}") from exc
 
     # -- Keras --------------------------------------------------------------------------------
     @classmethod
@@ -204,3 +226,34 @@ class UsabilityModel:
         label = f" {self.name!r}" if self.name else ""
         kinds = "-".join(layer["type"] for layer in self.layers if layer["type"] != "dropout")
         return f"<UsabilityModel{label}: {kinds}, {self.n_params} parameters>"
+
+
+def _read_archive(archive, path):
+    """Header (dict) and weights of an open model archive; ValueError naming the problem."""
+    if _HEADER_KEY not in archive.files:
+        raise ValueError(f"{path} is not a kinmisalign model file (no {_HEADER_KEY})")
+    try:
+        raw = archive[_HEADER_KEY]
+        weights = {k: archive[k] for k in archive.files if k != _HEADER_KEY}
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile, ValueError) as exc:
+        # A truncated or corrupt member fails only when it is read.
+        raise ValueError(f"{path} is not a readable kinmisalign model file ({exc})") from exc
+    try:
+        header = json.loads(raw.tobytes().decode("utf-8"))
+    except ValueError as exc:  # JSON and UTF-8 errors
+        raise ValueError(f"{path} is not a kinmisalign model file (its {_HEADER_KEY} is not "
+                         "JSON)") from exc
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise ValueError(f"{path} is not a kinmisalign model file (its {_HEADER_KEY} does not "
+                         f"describe a {FORMAT_NAME})")
+    version = header.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"{path} has an invalid format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path} has format version {version}; this kinmisalign reads up to "
+                         f"{FORMAT_VERSION}: please upgrade")
+    for field in ("layers", "input_shape"):
+        if field not in header:
+            raise ValueError(f"{path} is not a usable kinmisalign model file (no {field!r} in "
+                             "its header)")
+    return header, weights
