@@ -8,13 +8,11 @@ import numpy as np
 import pytest
 from _synthetic import disc_field
 from astropy import units as u
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from kinmisalign import fit_pa, misalignment
-
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.extra import numpy as hnp  # noqa: E402
 
 KMS = u.km / u.s
 
