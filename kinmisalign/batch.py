@@ -16,7 +16,8 @@ __all__ = ["FLAGS", "describe_flags", "measure_files"]
 # KINMIS_FLAG bits: why a value is missing or doubtful. Bits are never reused.
 FLAGS = {
     "NO_MAPS": (0, "no MAPS file for this observation"),
-    "BAD_MAPS": (1, "the MAPS file is unreadable or does not follow the DAP data model"),
+    "BAD_MAPS": (1, "the MAPS file is unreadable, does not follow the DAP data model, or "
+                    "holds another plate-IFU or DAPTYPE than requested"),
     "STELLAR_TOO_FEW": (2, "too few stellar spaxels left after masking and cleaning"),
     "GAS_TOO_FEW": (3, "too few gas spaxels left after masking and cleaning"),
     "STELLAR_FIT_FAILED": (4, "the stellar field could not be fitted (e.g. constant velocities)"),
@@ -116,6 +117,10 @@ def _measure_path(item, options):
             return _failed(record, "NO_MAPS", exc)
         except MapsFormatError as exc:
             return _failed(record, "BAD_MAPS", exc)
+        if isinstance(item, Key):
+            mismatch = _mismatch(maps.meta, str(item), options.daptype)
+            if mismatch:
+                return _failed(record, "BAD_MAPS", f"{record['FILENAME']}: {mismatch}")
         try:
             result = measure_maps(maps, clean_options=options.clean_options,
                                   fit_options=options.fit_options)
@@ -142,6 +147,15 @@ def _measure_path(item, options):
     record["KINMIS_FLAG"] = flag
     record["PROBLEMS"] = "; ".join(problems)
     return record
+
+
+def _mismatch(meta, plateifu, daptype):
+    """Why a file fetched for (plateifu, daptype) holds another observation, or ''."""
+    for name, wanted in (("PLATEIFU", plateifu), ("DAPTYPE", daptype)):
+        found = meta.get(name)
+        if found is not None and wanted and str(found).strip() != wanted:
+            return f"the file holds {name} {str(found).strip()!r}, not the requested {wanted!r}"
+    return ""
 
 
 def _make_options(*, model, threshold, line, maskbits, clean_options, fit_options, source=None,

@@ -84,8 +84,8 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
     key : str, optional
         Name of the plate-IFU column, when it cannot be found by name.
     overwrite : bool, optional
-        Replace output columns the table already has; without it such a
-        clash is an error.
+        Replace output columns the table already has (names compared ignoring
+        case); without it such a clash is an error.
     line, maskbits, clean_options, fit_options
         As in `kinmisalign.batch.measure_files`.
 
@@ -99,26 +99,37 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
 
     Raises
     ------
+    TypeError
+        When ``table`` is not an astropy Table.
     KeyError
         When no plate-IFU column can be found.
     ValueError
-        When the table already has output columns and ``overwrite`` is False.
+        When the table already has output columns (compared ignoring case, as
+        FITS does) and ``overwrite`` is False, or ``daptype`` is malformed.
     """
-    from .config import conf
-    from .sources import get_source
+    from astropy.table import Table
 
+    from .config import conf
+    from .sources import get_source, validate_daptype
+
+    if not isinstance(table, Table):
+        raise TypeError(f"table must be an astropy Table or QTable, not {type(table).__name__}")
     keyname = _key_column(table, key)
-    clashes = [name for name in OUTPUT_COLUMNS if name in table.colnames]
+    # FITS column names ignore case: 'pa_stellar' would clash in the written file.
+    clashes = [name for name in table.colnames if name.upper() in OUTPUT_COLUMNS]
+    if keyname in clashes:
+        raise ValueError(f"the plate-IFU column {keyname!r} has the name of an output column")
     if clashes and not overwrite:
         raise ValueError(f"the table already has column(s) {', '.join(clashes)}; pass "
                          "overwrite=True to replace them")
+    daptype = validate_daptype(conf.daptype if daptype is None else daptype)
 
     keys, reasons = _canonical_keys(table[keyname])
     unique = list(dict.fromkeys(k for k in keys if k is not None))
     options = _make_options(
         model=conf.usability_model if model is None else model, threshold=threshold, line=line,
         maskbits=maskbits, clean_options=clean_options, fit_options=fit_options,
-        source=get_source(source), daptype=conf.daptype if daptype is None else daptype)
+        source=get_source(source), daptype=daptype)
     records = run_records([Key(k) for k in unique], options, parallel=parallel,
                           progress_bar=progress_bar)
     by_key = dict(zip(unique, records, strict=True))
@@ -129,8 +140,7 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
     columns = _records_table(rows, classified=True)
 
     out = table.copy(copy_data=True)
+    out.remove_columns(clashes)
     for name in OUTPUT_COLUMNS:
-        if name in out.colnames:
-            out.remove_column(name)
         out[name] = columns[name]
     return out

@@ -8,6 +8,8 @@ from .config import conf
 
 __all__ = ["VelocityField", "MapsData"]
 
+_C_KMS = 299792.458  # the speed of light (exact); astropy.constants would slow the import
+
 
 def _as_quantity(value, unit, name, physical_type):
     """Return ``value`` as a float64 Quantity in ``unit``, refusing bare numbers."""
@@ -16,6 +18,8 @@ def _as_quantity(value, unit, name, physical_type):
             f"{name} must be an astropy Quantity with {physical_type} units "
             f"(e.g. {unit}), not {type(value).__name__}"
         )
+    if value.dtype.kind == "c":  # the cast below would silently drop the imaginary part
+        raise TypeError(f"{name} must be real, not of dtype {value.dtype}")
     try:
         return u.Quantity(value, unit, dtype=np.float64, copy=True)
     except u.UnitConversionError:
@@ -28,6 +32,29 @@ def _check_numeric(array, name):
     kind = np.asarray(array).dtype.kind
     if kind not in "biuf":
         raise TypeError(f"{name} must be numeric, not of dtype {np.asarray(array).dtype}")
+
+
+def _physical_points(x, y, velocity):
+    """True where coordinates are finite and the velocity is finite and slower than light.
+
+    A line-of-sight velocity of the speed of light or more (e.g. 1e30 km/s)
+    is a corrupted value, never a measurement, so it is treated like NaN.
+
+    Parameters
+    ----------
+    x, y : `~astropy.units.Quantity`
+        Offsets, in any angle unit.
+    velocity : `~astropy.units.Quantity`
+        Line-of-sight velocities, in any velocity unit.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+    """
+    v = np.abs(velocity.to_value(u.km / u.s))
+    with np.errstate(invalid="ignore"):
+        slower = v < _C_KMS
+    return np.isfinite(x.value) & np.isfinite(y.value) & slower
 
 
 class VelocityField:
@@ -56,7 +83,9 @@ class VelocityField:
         (``'any'``: every bit, as Duckworth et al. 2020).
     good : array of bool, optional
         Explicit usable-spaxel selection. When omitted it is computed: finite
-        coordinates and velocity and no selected mask bit set.
+        coordinates, a finite velocity slower than light, and no selected mask
+        bit set. Spaxels with non-finite or faster-than-light values are never
+        usable, even when ``good`` selects them.
     binid : array of int, optional
         DAP bin index per spaxel (-1 outside the footprint).
     name : str, optional
@@ -104,21 +133,15 @@ class VelocityField:
         self.maskbits = maskbits_value(conf.maskbits if maskbits is None else maskbits)
 
         if good is None:
-            good = (
-                np.isfinite(self.velocity.value)
-                & np.isfinite(self.x.value)
-                & np.isfinite(self.y.value)
-                & ((self.mask & self.maskbits) == 0)
-            )
+            good = _physical_points(self.x, self.y, self.velocity) & (
+                (self.mask & self.maskbits) == 0)
         else:
             good = np.asarray(good)
             if good.dtype != bool:
                 raise TypeError(f"good must be a boolean array, not of dtype {good.dtype}")
             if good.shape != shape:
                 raise ValueError(f"good has shape {good.shape}, velocity has shape {shape}")
-            finite = (np.isfinite(self.velocity.value) & np.isfinite(self.x.value)
-                      & np.isfinite(self.y.value))
-            good = good & finite
+            good = good & _physical_points(self.x, self.y, self.velocity)
         self.good = np.array(good, dtype=bool)
         self.good.flags.writeable = False
 

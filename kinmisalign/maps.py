@@ -50,11 +50,11 @@ def channel_names(header):
     return [found.get(i, "") for i in range(1, max(found) + 1)]
 
 
-def _channel_index(header, name, extname):
+def _channel_index(header, name, extname, source):
     names = channel_names(header)
     if name not in names:
         listed = ", ".join(n for n in names if n) or "none"
-        raise MapsFormatError(f"extension {extname} has no channel named {name!r} "
+        raise MapsFormatError(f"{source}: extension {extname} has no channel named {name!r} "
                               f"(channels: {listed})")
     return names.index(name)
 
@@ -73,14 +73,15 @@ def _companion(hdul, data_hdu, key, suffix, source):
     return _hdu(hdul, name, source)
 
 
-def _unit(header, default, extname):
+def _unit(header, default, extname, source):
     bunit = str(header.get("BUNIT", "")).strip()
     if not bunit:
         return default
     try:
         return u.Unit(bunit)
     except ValueError:
-        raise MapsFormatError(f"extension {extname} has an unreadable BUNIT {bunit!r}") from None
+        raise MapsFormatError(f"{source}: extension {extname} has an unreadable BUNIT "
+                              f"{bunit!r}") from None
 
 
 def _plane(hdu, index, shape, source):
@@ -104,8 +105,8 @@ def _plane(hdu, index, shape, source):
 
 def _read_field(hdul, extname, channel, shape, x, y, binid, name, maskbits, source):
     hdu = _hdu(hdul, extname, source)
-    index = None if channel is None else _channel_index(hdu.header, channel, extname)
-    vunit = _unit(hdu.header, u.km / u.s, extname)
+    index = None if channel is None else _channel_index(hdu.header, channel, extname, source)
+    vunit = _unit(hdu.header, u.km / u.s, extname, source)
     if not vunit.is_equivalent(u.km / u.s):
         raise MapsFormatError(f"{source}: extension {extname} has unit {vunit}, not a velocity")
     velocity = _plane(hdu, index, shape, source).astype(np.float64) * vunit
@@ -300,15 +301,27 @@ def read_maps(path, *, line=HALPHA_CHANNEL, maskbits=None):
             warnings.simplefilter("always")
             with fits.open(_file_object(source), memmap=False, lazy_load_hdus=True) as hdul:
                 maps = _read_hdul(hdul, source, line, maskbits)
-    except MapsFormatError:
-        raise
+    except MapsFormatError as exc:
+        damage = _damage(caught)
+        if damage is None:
+            raise
+        # A file cut short loses its last extensions: name the cause, not the first one missing.
+        raise MapsFormatError(f"{source} is truncated or corrupt ({damage})") from exc
     except _READ_ERRORS as exc:
         raise _as_format_error(exc, source) from exc
+    damage = _damage(caught)
+    if damage is not None:
+        raise MapsFormatError(f"{source} is truncated or corrupt ({damage})")
+    return maps
+
+
+def _damage(caught):
+    """The first warning astropy gave about a truncated or corrupt file, or None."""
     for warning in caught:
         text = str(warning.message)
         if "truncated" in text.lower() or "corrupt" in text.lower():
-            raise MapsFormatError(f"{source} is truncated or corrupt ({text})")
-    return maps
+            return text
+    return None
 
 
 def _read_hdul(hdul, source, line, maskbits):
@@ -319,7 +332,7 @@ def _read_hdul(hdul, source, line, maskbits):
         shape = None if skycoo is None else skycoo.shape
         raise MapsFormatError(f"{source}: {SKYCOO_EXT} must be a 2-channel map, not {shape}")
     shape = skycoo.shape[1:]
-    xunit = _unit(skycoo_hdu.header, u.arcsec, SKYCOO_EXT)
+    xunit = _unit(skycoo_hdu.header, u.arcsec, SKYCOO_EXT, source)
     x = np.asarray(skycoo[0], dtype=np.float64) * xunit
     y = np.asarray(skycoo[1], dtype=np.float64) * xunit
 

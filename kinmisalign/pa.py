@@ -20,7 +20,7 @@ from ._core.pa import (
 )
 from .config import conf
 from .exceptions import FitError, NotEnoughPointsError
-from .fields import VelocityField
+from .fields import _C_KMS, VelocityField
 
 __all__ = ["PAFit", "fit_pa", "misalignment", "misalignment_class", "ENGINES"]
 
@@ -171,6 +171,8 @@ def _point_arrays(field_or_x, y, velocity, ivar, dvel, use_ivar):
             raise ValueError(f"{label} has shape {arr.shape} but velocity has shape {shape}")
 
     usable = np.isfinite(xv) & np.isfinite(yv) & np.isfinite(vv)
+    with np.errstate(invalid="ignore"):
+        usable &= np.abs(vv) < _C_KMS  # corrupted values, never measurements
     if select is not None:
         usable &= select
     for mask in (xmask, ymask, vmask):
@@ -270,8 +272,9 @@ def fit_pa(field_or_x, y=None, velocity=None, *, ivar=None, dvel=10 * u.km / u.s
 
     Notes
     -----
-    Masked elements (numpy masked arrays or `astropy.utils.masked` Quantities)
-    and non-finite coordinates or velocities are dropped before the fit:
+    Masked elements (numpy masked arrays or `astropy.utils.masked` Quantities),
+    non-finite coordinates or velocities, and velocities of the speed of light
+    or more (corrupted values such as 1e30 km/s) are dropped before the fit:
     pafit itself ignores masks and silently returns 0 degrees on NaN.
     """
     if method not in ENGINES:
@@ -287,8 +290,9 @@ def fit_pa(field_or_x, y=None, velocity=None, *, ivar=None, dvel=10 * u.km / u.s
     npoints = int(v.size)
     if npoints < min_points:
         raise NotEnoughPointsError(
-            f"only {npoints} usable point(s) of {n_total} (after dropping masked and non-finite "
-            f"values), at least min_points={min_points} are needed for a position-angle fit"
+            f"only {npoints} usable point(s) of {n_total} (after dropping masked, non-finite "
+            f"and faster-than-light values), at least min_points={min_points} are needed for a "
+            "position-angle fit"
         )
     if np.ptp(v) == 0:
         raise FitError(
@@ -331,6 +335,16 @@ def misalignment(pa1, pa2, err1=None, err2=None):
         The misalignment in degrees.
     dpa_err : `~astropy.units.Quantity`
         Only when both errors are known: the two errors added in quadrature.
+
+    Raises
+    ------
+    TypeError
+        If an angle or error is a bare number or array rather than a Quantity
+        (degrees or radians cannot be guessed).
+    `~astropy.units.UnitConversionError`
+        If an angle or error does not have angle units.
+    ValueError
+        If only one error is given, or the shapes do not broadcast.
 
     Notes
     -----

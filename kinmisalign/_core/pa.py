@@ -114,8 +114,9 @@ def receding_side_pa(x, y, velocity, axis_pa):
 def delta_pa(pa1, pa2):
     """Misalignment between two position angles, in [0, 180] degrees.
 
-    ``min(|pa1 - pa2|, 360 - |pa1 - pa2|)`` with the difference first reduced
-    modulo 360, so inputs outside [0, 360) are fine. NaN in, NaN out.
+    ``min(|pa1 - pa2|, 360 - |pa1 - pa2|)`` with ``|pa1 - pa2|`` first reduced
+    modulo 360, so inputs outside [0, 360) are fine; exactly symmetric in
+    ``pa1`` and ``pa2``. NaN in, NaN out.
 
     Parameters
     ----------
@@ -126,7 +127,8 @@ def delta_pa(pa1, pa2):
     -------
     float or ndarray
     """
-    diff = wrap_angle(np.asarray(pa1, dtype=float) - np.asarray(pa2, dtype=float))
+    # |pa1 - pa2| first: the result is then exactly symmetric in its arguments.
+    diff = wrap_angle(np.abs(np.asarray(pa1, dtype=float) - np.asarray(pa2, dtype=float)))
     return np.minimum(diff, 360.0 - diff)[()]
 
 

@@ -33,6 +33,7 @@ field is usable.
 import json
 import os
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -67,6 +68,10 @@ def _plain_array(archive, name, path):
     except ValueError as exc:  # object arrays: numpy refuses to unpickle them
         raise ValueError(f"{path}: array {name!r} holds Python objects (pickled data), "
                          f"which are never loaded ({exc})") from None
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        # A truncated or corrupt member fails only when it is read.
+        raise ValueError(f"{path} is not a readable kinmisalign model file: member {name!r} "
+                         f"({exc})") from None
     if not isinstance(value, np.ndarray):
         raise ValueError(f"{path}: member {name!r} is not a numpy array (.npy)")
     if value.dtype.kind not in "fiu":
