@@ -50,7 +50,8 @@ def _canonical_keys(column):
 
 def add_kinematic_columns(table, *, source=None, daptype=None, model=None, threshold=None,
                           parallel=False, progress_bar=False, key=None, overwrite=False,
-                          line="Ha-6564", maskbits=None, clean_options=None, fit_options=None):
+                          line="Ha-6564", maskbits=None, clean_options=None, fit_options=None,
+                          checkpoint=None, fresh_checkpoint=False):
     """Add kinematic position angles, misalignment and usability to a catalogue.
 
     For every row, the MAPS file of its plate-IFU is fetched from ``source``,
@@ -88,6 +89,14 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
         clash is an error.
     line, maskbits, clean_options, fit_options
         As in `kinmisalign.batch.measure_files`.
+    checkpoint : str or path-like, optional
+        A SQLite file to which each observation's result is committed as it
+        finishes; a rerun with the same file measures only what it does not
+        hold yet and returns the same table as an uninterrupted run. A file
+        written with other settings, or that is not a checkpoint, is refused
+        (see `kinmisalign.batch.measure_files`).
+    fresh_checkpoint : bool, optional
+        Discard the results already in ``checkpoint`` and start afresh.
 
     Returns
     -------
@@ -103,6 +112,8 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
         When no plate-IFU column can be found.
     ValueError
         When the table already has output columns and ``overwrite`` is False.
+    `~kinmisalign.exceptions.CheckpointError`
+        When ``checkpoint`` cannot be used.
     """
     from .config import conf
     from .sources import get_source
@@ -120,7 +131,8 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
         maskbits=maskbits, clean_options=clean_options, fit_options=fit_options,
         source=get_source(source), daptype=conf.daptype if daptype is None else daptype)
     records = run_records([Key(k) for k in unique], options, parallel=parallel,
-                          progress_bar=progress_bar)
+                          progress_bar=progress_bar, checkpoint=checkpoint,
+                          fresh_checkpoint=fresh_checkpoint)
     by_key = dict(zip(unique, records, strict=True))
     invalid = 1 << FLAGS["INVALID_KEY"][0]
     rows = [by_key[k] if k is not None else

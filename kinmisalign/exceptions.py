@@ -1,7 +1,7 @@
 """Exceptions raised by kinmisalign."""
 
 __all__ = ["KinmisalignError", "MapsFormatError", "FitError", "NotEnoughPointsError",
-           "SourceError"]
+           "SourceError", "CheckpointError"]
 
 
 class KinmisalignError(Exception):
@@ -22,3 +22,7 @@ class NotEnoughPointsError(FitError):
 
 class SourceError(KinmisalignError, OSError):
     """A MAPS file could not be fetched: download failed, timed out or arrived broken."""
+
+
+class CheckpointError(KinmisalignError):
+    """A checkpoint file cannot be used: not a checkpoint, in use, or of other settings."""
