@@ -105,6 +105,11 @@ def run_settings(options):
     return json.loads(json.dumps(settings, sort_keys=True, default=_jsonable))
 
 
+def _damaged(path, exc):
+    return CheckpointError(f"the checkpoint {path} is damaged ({exc}); it was left untouched: "
+                           "start afresh with another checkpoint file")
+
+
 def _short(value):
     text = json.dumps(value, sort_keys=True)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -149,9 +154,11 @@ class Checkpoint:
             raise CheckpointError(f"cannot use the checkpoint {self.path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise CheckpointError(
-                f"{self.path} is not a kinmisalign checkpoint (not a SQLite database: {exc}); "
-                "it was left untouched: give another checkpoint file") from None
+            if "not a database" in str(exc):
+                raise CheckpointError(
+                    f"{self.path} is not a kinmisalign checkpoint (not a SQLite database: "
+                    f"{exc}); it was left untouched: give another checkpoint file") from None
+            raise _damaged(self.path, exc) from None
         except BaseException:
             conn.close()
             raise
@@ -220,8 +227,11 @@ class Checkpoint:
         -------
         dict of str to dict
         """
-        return {item: json.loads(record)
-                for item, record in self._conn.execute("SELECT item, record FROM results")}
+        try:
+            return {item: json.loads(record) for item, record
+                    in self._conn.execute("SELECT item, record FROM results")}
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            raise _damaged(self.path, exc) from None
 
     def add(self, item, record):
         """Commit one finished record (replacing an earlier one of the same item).
