@@ -3,7 +3,9 @@
 Usage: python _resumable_run.py CATALOGUE SOURCE CHECKPOINT OUTPUT SUBMITTED_LOG WORKERS
 
 The items handed to the measuring backend are appended to SUBMITTED_LOG (one JSON list per
-run) before any is measured, so that a test can see what a resumed run recomputes.
+run) before any is measured, so that a test can see what a resumed run recomputes; then a line
+``measured`` each time the backend hands back a record (just before it is committed), so that
+a test can kill the run after a chosen amount of progress.
 """
 
 import json
@@ -24,7 +26,11 @@ def main(catalogue, source, checkpoint, output, submitted_log, workers):
     def logged_run(items, options, parallel):
         with open(submitted_log, "a") as fh:
             fh.write(json.dumps([item_id(item) for item in items]) + "\n")
-        yield from run(items, options, parallel)
+            fh.flush()
+            for result in run(items, options, parallel):
+                fh.write("measured\n")
+                fh.flush()
+                yield result
 
     batch._run = logged_run
     workers = int(workers)

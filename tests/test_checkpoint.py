@@ -142,10 +142,13 @@ def _kill(proc):
     proc.stderr.close()
 
 
-def _submitted(log):
+def _log(log):
+    """(items submitted, number of records measured) of a run's log."""
     if not log.exists():
-        return []
-    return [item for line in log.read_text().splitlines() for item in json.loads(line)]
+        return [], 0
+    lines = log.read_text().splitlines()
+    submitted = [item for line in lines if line.startswith("[") for item in json.loads(line)]
+    return submitted, lines.count("measured")
 
 
 @pytest.mark.parametrize("seed, workers", [(1, 1), (2, 1), (3, 2)])
@@ -154,33 +157,33 @@ def test_sigkill_at_random_points(survey, reference, tmp_path, seed, workers):
     rng = random.Random(seed)
     checkpoint = tmp_path / "run.sqlite"
     kills = 0
-    for run in range(60):
+    for run in range(40):
         before = committed(checkpoint) if checkpoint.exists() else set()
         proc, log = _start(survey, tmp_path, run, workers)
-        # Wait until the run measures (imports take a while), then a random moment more;
-        # now and then kill it before that, while it starts.
-        started = time.monotonic()
+        # Mostly: after a random number of records came back, a random moment later (in
+        # the middle of a measurement or of a commit); now and then while it starts.
         early = rng.random() < 0.15
-        while not early and not log.exists() and proc.poll() is None \
-                and time.monotonic() - started < 120:
-            time.sleep(0.02)
+        progress, delay = rng.randint(1, 8), rng.uniform(0.0, 0.4)
+        started = time.monotonic()
+        while not early and proc.poll() is None and _log(log)[1] < progress \
+                and time.monotonic() - started < 300:
+            time.sleep(0.01)
         try:
-            proc.wait(timeout=rng.uniform(0.0, 2.0) if not early else rng.uniform(0.0, 1.5))
+            proc.wait(timeout=rng.uniform(0.0, 2.0) if early else delay)
         except subprocess.TimeoutExpired:
             _kill(proc)
             kills += 1
-            after = committed(checkpoint) if checkpoint.exists() else set()
-            assert before <= after
+            assert before <= committed(checkpoint) if checkpoint.exists() else not before
         else:
             _, err = proc.communicate()
             assert proc.returncode == 0, err
             break
         finally:
-            # What any run measured had not been committed before it started.
-            assert not set(_submitted(log)) & before
+            # What a run measured had not been committed before it started.
+            assert not set(_log(log)[0]) & before
     else:
         pytest.fail("the run never finished")
-    assert kills >= 1, "the run was never interrupted: the test tested nothing"
+    assert kills >= 2, "the run was hardly interrupted: the test tested little"
     assert_identical(Table.read(tmp_path / "out.ecsv"), reference)
     with closing(sqlite3.connect(checkpoint)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
