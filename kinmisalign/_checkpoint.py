@@ -130,7 +130,7 @@ class Checkpoint:
 
     Raises
     ------
-    `~kinmisalign.exceptions.CheckpointError`
+    `~kinmisalign.CheckpointError`
         When the file is not a kinmisalign checkpoint, is in use by another
         run, or holds results of other settings (and ``fresh`` is False).
     """

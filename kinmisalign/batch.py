@@ -435,7 +435,7 @@ def measure_files(paths, *, model=None, threshold=None, parallel=False, progress
         an uninterrupted one. A file written with other settings (model,
         threshold, mask bits, fit or cleaning options, source, DAPTYPE,
         kinmisalign version) is refused with
-        `~kinmisalign.exceptions.CheckpointError`, as is a file that is not a
+        `~kinmisalign.CheckpointError`, as is a file that is not a
         checkpoint.
     fresh_checkpoint : bool, optional
         Discard the results already in ``checkpoint`` (whatever their

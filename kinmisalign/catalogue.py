@@ -112,7 +112,7 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
         When no plate-IFU column can be found.
     ValueError
         When the table already has output columns and ``overwrite`` is False.
-    `~kinmisalign.exceptions.CheckpointError`
+    `~kinmisalign.CheckpointError`
         When ``checkpoint`` cannot be used.
     """
     from .config import conf
