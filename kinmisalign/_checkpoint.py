@@ -189,6 +189,7 @@ class Checkpoint:
                 conn.execute("CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
                 conn.execute("CREATE TABLE results (item TEXT PRIMARY KEY, "
                              "record TEXT NOT NULL, finished REAL NOT NULL)")
+                # Pragmas take no parameters: literal constants (= _APPLICATION_ID, version 1).
                 conn.execute("PRAGMA application_id = 1263356243")
                 conn.execute("PRAGMA user_version = 1")
             elif fresh:
@@ -228,10 +229,15 @@ class Checkpoint:
         dict of str to dict
         """
         try:
-            return {item: json.loads(record) for item, record
-                    in self._conn.execute("SELECT item, record FROM results")}
+            records = {item: json.loads(record) for item, record
+                       in self._conn.execute("SELECT item, record FROM results")}
         except (sqlite3.DatabaseError, ValueError) as exc:
             raise _damaged(self.path, exc) from None
+        for item, record in records.items():
+            if not (isinstance(record, dict) and isinstance(record.get("KINMIS_FLAG"), int)
+                    and isinstance(record.get("PROBLEMS"), str)):
+                raise _damaged(self.path, f"the record of {item} is not a kinmisalign record")
+        return records
 
     def add(self, item, record):
         """Commit one finished record (replacing an earlier one of the same item).
@@ -245,19 +251,23 @@ class Checkpoint:
         """
         text = json.dumps(record, sort_keys=True, default=_jsonable)
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("INSERT OR REPLACE INTO results (item, record, finished) "
-                         "VALUES (?, ?, ?)", (item, text, time.time()))
-            if self._pause:
-                print(f"kinmisalign: in a checkpoint transaction ({item})", file=sys.stderr,
-                      flush=True)
-                time.sleep(self._pause)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("INSERT OR REPLACE INTO results (item, record, finished) "
+                             "VALUES (?, ?, ?)", (item, text, time.time()))
+                if self._pause:
+                    print(f"kinmisalign: in a checkpoint transaction ({item})",
+                          file=sys.stderr, flush=True)
+                    time.sleep(self._pause)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:  # e.g. the disk is full
+            raise CheckpointError(f"cannot write to the checkpoint {self.path}: {exc}"
+                                  ) from None
 
     def close(self):
         """Close the file (the write-ahead log is folded into it)."""

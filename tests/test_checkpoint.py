@@ -378,6 +378,28 @@ def test_damaged_checkpoint_gets_a_clear_error(small_checkpoint, survey):
     assert str(checkpoint) in str(info.value)
 
 
+def test_records_that_are_not_records_are_refused(tmp_path):
+    path = tmp_path / "c.sqlite"
+    with Checkpoint(path, {"a": 1}) as store:
+        store.add("file:/x", {"KINMIS_FLAG": 0, "PROBLEMS": ""})
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("UPDATE results SET record = ? WHERE item = ?", ("[1, 2]", "file:/x"))
+    with Checkpoint(path, {"a": 1}) as store, \
+            pytest.raises(CheckpointError, match="damaged.*file:/x is not a kinmisalign record"):
+        store.records()
+
+
+def test_write_errors_are_checkpoint_errors(tmp_path, monkeypatch):
+    with Checkpoint(tmp_path / "c.sqlite", {"a": 1}) as store:
+        store.add("file:/x", {"KINMIS_FLAG": 0, "PROBLEMS": ""})
+        store._conn.execute("PRAGMA query_only = ON")  # as a full or read-only disk would
+        with pytest.raises(CheckpointError, match="cannot write to the checkpoint"):
+            store.add("file:/y", {"KINMIS_FLAG": 0, "PROBLEMS": ""})
+        store._conn.execute("PRAGMA query_only = OFF")
+        assert set(store.records()) == {"file:/x"}
+        assert not store._conn.in_transaction
+
+
 def test_one_run_at_a_time(tmp_path):
     with Checkpoint(tmp_path / "c.sqlite", {"a": 1}), \
             pytest.raises(CheckpointError, match="in use by another run"):
