@@ -2,6 +2,7 @@
 
 import os
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from multiprocessing import get_context
 
@@ -182,8 +183,10 @@ def run_records(items, options, parallel=False, progress_bar=False, checkpoint=N
             done = store.records()
             records = [done.get(name) for name in ids]
         todo = [i for i, record in enumerate(records) if record is None]
-        with _progress(len(items), len(items) - len(todo), progress_bar) as bar:
-            for j, record in _run([items[i] for i in todo], options, parallel):
+        # closing: an error here (a full disk) stops the backend at once, not at collection.
+        with _progress(len(items), len(items) - len(todo), progress_bar) as bar, \
+                closing(_run([items[i] for i in todo], options, parallel)) as results:
+            for j, record in results:
                 i = todo[j]
                 records[i] = record
                 if store is not None:
