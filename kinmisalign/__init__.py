@@ -9,7 +9,13 @@ from .catalogue import add_kinematic_columns
 from .classifier import UsabilityModel, classify, load_model, prepare_input
 from .cleaning import clean_velocity_field
 from .config import conf
-from .exceptions import FitError, KinmisalignError, MapsFormatError, NotEnoughPointsError
+from .exceptions import (
+    CheckpointError,
+    FitError,
+    KinmisalignError,
+    MapsFormatError,
+    NotEnoughPointsError,
+)
 from .fields import MapsData, VelocityField
 from .maps import read_maps
 from .measure import GalaxyKinematics, measure_maps
@@ -22,6 +28,7 @@ __all__ = [
     "conf",
     "add_kinematic_columns",
     "KinmisalignError",
+    "CheckpointError",
     "MapsFormatError",
     "FitError",
     "NotEnoughPointsError",

@@ -2,6 +2,7 @@
 
 import os
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from multiprocessing import get_context
 
@@ -176,10 +177,39 @@ def _make_options(*, model, threshold, line, maskbits, clean_options, fit_option
                     model=model, threshold=float(threshold), source=source, daptype=daptype)
 
 
-def run_records(items, options, parallel=False, progress_bar=False):
-    """Plain records of the items (paths or `Key`), in order; see `measure_files`."""
+def run_records(items, options, parallel=False, progress_bar=False, checkpoint=None,
+                fresh_checkpoint=False):
+    """Plain records of the items (paths or `Key`), in order; see `measure_files`.
+
+    With ``checkpoint``, records already in that file are reused and each new
+    one is committed to it as soon as it arrives (here, in the parent process).
+    """
     items = [item if isinstance(item, Key) else os.fspath(item) for item in items]
-    return list(_progress(_run(items, options, parallel), len(items), progress_bar))
+    records = [None] * len(items)
+    store = ids = None
+    if checkpoint is not None:
+        from ._checkpoint import Checkpoint, item_id, run_settings
+
+        ids = [item_id(item) for item in items]
+        store = Checkpoint(checkpoint, run_settings(options), fresh=fresh_checkpoint)
+    try:
+        if store is not None:
+            done = store.records()
+            records = [done.get(name) for name in ids]
+        todo = [i for i, record in enumerate(records) if record is None]
+        # closing: an error here (a full disk) stops the backend at once, not at collection.
+        with _progress(len(items), len(items) - len(todo), progress_bar) as bar, \
+                closing(_run([items[i] for i in todo], options, parallel)) as results:
+            for j, record in results:
+                i = todo[j]
+                records[i] = record
+                if store is not None:
+                    store.add(ids[i], record)
+                bar.update(1)
+    finally:
+        if store is not None:
+            store.close()
+    return records
 
 
 def _classify_into(record, maps, options):
@@ -216,15 +246,40 @@ def _measure_in_worker(path):
 
 
 def _serial(paths, options):
-    for path in paths:
-        yield _measure_path(path, options)
+    for i, path in enumerate(paths):
+        yield i, _measure_path(path, options)
+
+
+def _windowed(paths, submit, wait_first, window, pending):
+    """(index, future) as futures finish, with at most ``window`` in flight.
+
+    Finished results come back at once, not held behind a slower earlier one, so that a
+    checkpoint commits each observation as soon as it is measured. ``pending`` (future →
+    index, filled here) lets the caller cancel what is left when it stops early.
+    """
+    next_submit = 0
+    while next_submit < len(paths) or pending:
+        while next_submit < len(paths) and len(pending) < window:
+            pending[submit(paths[next_submit])] = next_submit
+            next_submit += 1
+        for future in wait_first(list(pending)):
+            yield pending.pop(future), future
 
 
 def _processes(paths, options, n_workers):
+    from concurrent.futures import FIRST_COMPLETED, wait
+
     # 'spawn': a clean interpreter per worker, safe whatever threads the parent runs.
-    with ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn"),
-                             initializer=_init_worker, initargs=(options,)) as pool:
-        yield from pool.map(_measure_in_worker, paths, chunksize=1)
+    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn"),
+                               initializer=_init_worker, initargs=(options,))
+    try:
+        for i, future in _windowed(paths, lambda path: pool.submit(_measure_in_worker, path),
+                                   lambda fs: wait(fs, return_when=FIRST_COMPLETED).done,
+                                   4 * n_workers, {}):
+            yield i, future.result()
+    finally:
+        # Stopped early (an error, Ctrl-C): do not measure what is still queued.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _dask(paths, options, client):
@@ -232,24 +287,23 @@ def _dask(paths, options, client):
     from dask.distributed import wait
 
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    window = 4 * n_workers
     shared = client.scatter(options, broadcast=True, hash=False)
     pending = {}
-    next_submit = next_yield = 0
-    while next_yield < len(paths):
-        while next_submit < len(paths) and len(pending) < window:
-            pending[next_submit] = client.submit(_measure_path, paths[next_submit], shared,
-                                                 pure=False)
-            next_submit += 1
-        future = pending.pop(next_yield)
-        wait(future)
-        yield future.result()
-        future.release()
-        next_yield += 1
+    try:
+        for i, future in _windowed(
+                paths, lambda path: client.submit(_measure_path, path, shared, pure=False),
+                lambda fs: wait(fs, return_when="FIRST_COMPLETED").done, 4 * n_workers,
+                pending):
+            record = future.result()
+            future.release()
+            yield i, record
+    finally:
+        if pending:  # stopped early: free the cluster of what is left
+            client.cancel(list(pending))
 
 
 def _run(paths, options, parallel):
-    """Records of the paths, in order."""
+    """``(index, record)`` of the paths, as they finish."""
     if parallel is None or parallel is False or parallel == 1:
         yield from _serial(paths, options)
         return
@@ -258,7 +312,8 @@ def _run(paths, options, parallel):
     if isinstance(parallel, int):
         if parallel < 1:
             raise ValueError(f"parallel must be a positive number of workers, not {parallel}")
-        yield from _processes(paths, options, parallel)
+        if paths:
+            yield from _processes(paths, options, parallel)
         return
     if isinstance(parallel, str):
         if parallel != "dask":
@@ -269,6 +324,8 @@ def _run(paths, options, parallel):
         except ImportError:
             raise ImportError('parallel="dask" needs dask.distributed: '
                               'pip install "kinmisalign[dask]"') from None
+        if not paths:
+            return
         try:
             client = get_client()
         except ValueError:  # no client yet: a temporary local cluster, one thread per worker
@@ -280,22 +337,35 @@ def _run(paths, options, parallel):
         yield from _dask(paths, options, client)
         return
     if hasattr(parallel, "submit") and hasattr(parallel, "scheduler_info"):
-        yield from _dask(paths, options, parallel)
+        if paths:
+            yield from _dask(paths, options, parallel)
         return
     raise TypeError(f"parallel must be False, an int, 'dask' or a dask Client, not {parallel!r}")
 
 
-def _progress(iterable, total, enabled):
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def _progress(total, done, enabled):
+    """A progress bar over ``total`` observations, ``done`` of them already finished."""
     if not enabled:
-        return iterable
+        return _NoBar()
     try:
         from tqdm.auto import tqdm
     except ImportError:
         if enabled == "auto":
-            return iterable
+            return _NoBar()
         raise ImportError('progress_bar=True needs tqdm: pip install "kinmisalign[progress]"'
                           ) from None
-    return tqdm(iterable, total=total, unit="obs")
+    return tqdm(total=total, initial=done, unit="obs")
 
 
 def _records_table(records, classified=False):
@@ -339,7 +409,8 @@ def _records_table(records, classified=False):
 
 
 def measure_files(paths, *, model=None, threshold=None, parallel=False, progress_bar=False,
-                  line="Ha-6564", maskbits=None, clean_options=None, fit_options=None):
+                  line="Ha-6564", maskbits=None, clean_options=None, fit_options=None,
+                  checkpoint=None, fresh_checkpoint=False):
     """Measure the kinematics of many MAPS files.
 
     Each file is read, both velocity fields are cleaned and fitted and
@@ -373,6 +444,19 @@ def measure_files(paths, *, model=None, threshold=None, parallel=False, progress
     clean_options, fit_options : dict, optional
         Keyword arguments of `~kinmisalign.clean_velocity_field` and
         `~kinmisalign.fit_pa`.
+    checkpoint : str or path-like, optional
+        A SQLite file to which each observation's result is committed as it
+        finishes (by this process, whatever ``parallel`` is). Rerunning with
+        the same file skips the observations it already holds, so a run that
+        was interrupted resumes where it stopped and gives the same table as
+        an uninterrupted one. A file written with other settings (model,
+        threshold, mask bits, fit or cleaning options, source, DAPTYPE,
+        kinmisalign version) is refused with
+        `~kinmisalign.CheckpointError`, as is a file that is not a
+        checkpoint.
+    fresh_checkpoint : bool, optional
+        Discard the results already in ``checkpoint`` (whatever their
+        settings) and start afresh.
 
     Returns
     -------
@@ -387,5 +471,6 @@ def measure_files(paths, *, model=None, threshold=None, parallel=False, progress
     """
     options = _make_options(model=model, threshold=threshold, line=line, maskbits=maskbits,
                             clean_options=clean_options, fit_options=fit_options)
-    records = run_records(paths, options, parallel=parallel, progress_bar=progress_bar)
+    records = run_records(paths, options, parallel=parallel, progress_bar=progress_bar,
+                          checkpoint=checkpoint, fresh_checkpoint=fresh_checkpoint)
     return _records_table(records, classified=model is not None)

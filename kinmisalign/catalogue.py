@@ -50,7 +50,8 @@ def _canonical_keys(column):
 
 def add_kinematic_columns(table, *, source=None, daptype=None, model=None, threshold=None,
                           parallel=False, progress_bar=False, key=None, overwrite=False,
-                          line="Ha-6564", maskbits=None, clean_options=None, fit_options=None):
+                          line="Ha-6564", maskbits=None, clean_options=None, fit_options=None,
+                          checkpoint=None, fresh_checkpoint=False):
     """Add kinematic position angles, misalignment and usability to a catalogue.
 
     For every row, the MAPS file of its plate-IFU is fetched from ``source``,
@@ -88,6 +89,14 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
         case); without it such a clash is an error.
     line, maskbits, clean_options, fit_options
         As in `kinmisalign.batch.measure_files`.
+    checkpoint : str or path-like, optional
+        A SQLite file to which each observation's result is committed as it
+        finishes; a rerun with the same file measures only what it does not
+        hold yet and returns the same table as an uninterrupted run. A file
+        written with other settings, or that is not a checkpoint, is refused
+        (see `kinmisalign.batch.measure_files`).
+    fresh_checkpoint : bool, optional
+        Discard the results already in ``checkpoint`` and start afresh.
 
     Returns
     -------
@@ -106,6 +115,8 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
     ValueError
         When the table already has output columns (compared ignoring case, as
         FITS does) and ``overwrite`` is False, or ``daptype`` is malformed.
+    `~kinmisalign.CheckpointError`
+        When ``checkpoint`` cannot be used.
     """
     from astropy.table import Table
 
@@ -131,7 +142,8 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
         maskbits=maskbits, clean_options=clean_options, fit_options=fit_options,
         source=get_source(source), daptype=daptype)
     records = run_records([Key(k) for k in unique], options, parallel=parallel,
-                          progress_bar=progress_bar)
+                          progress_bar=progress_bar, checkpoint=checkpoint,
+                          fresh_checkpoint=fresh_checkpoint)
     by_key = dict(zip(unique, records, strict=True))
     invalid = 1 << FLAGS["INVALID_KEY"][0]
     rows = [by_key[k] if k is not None else

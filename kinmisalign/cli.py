@@ -42,6 +42,11 @@ def _add_run(subparsers):
                    help="worker processes (default 1: measure in this process)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--checkpoint", metavar="FILE",
+                   help="SQLite file keeping each finished observation; rerun the same command "
+                        "to resume an interrupted run without measuring them again")
+    p.add_argument("--fresh-checkpoint", action="store_true",
+                   help="discard the results already in the checkpoint file and start afresh")
     p.set_defaults(func=_cmd_run)
 
 
@@ -53,6 +58,8 @@ def _cmd_run(args):
 
     if os.path.lexists(args.output) and not args.overwrite:
         raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
+    if args.fresh_checkpoint and not args.checkpoint:
+        raise ValueError("--fresh-checkpoint needs --checkpoint FILE")
     read_kwargs = {"hdu": args.hdu} if args.hdu else {}
     try:
         table = Table.read(args.catalogue, **read_kwargs)
@@ -63,7 +70,9 @@ def _cmd_run(args):
     out = add_kinematic_columns(table, source=args.source, daptype=args.daptype,
                                 model=args.model,
                                 parallel=args.workers if args.workers > 1 else False,
-                                progress_bar=False if args.no_progress else "auto")
+                                progress_bar=False if args.no_progress else "auto",
+                                checkpoint=args.checkpoint,
+                                fresh_checkpoint=args.fresh_checkpoint)
     out.write(args.output, overwrite=args.overwrite)
     measured = int(np.count_nonzero(~np.ma.getmaskarray(out["PA_STELLAR"])))
     print(f"{len(out)} rows, {measured} with a stellar PA; written to {args.output}")

@@ -1,7 +1,7 @@
 """Exceptions raised by kinmisalign."""
 
 __all__ = ["KinmisalignError", "MapsFormatError", "FitError", "NotEnoughPointsError",
-           "SourceError", "InsecureRedirectError", "DownloadTooLargeError"]
+           "SourceError", "InsecureRedirectError", "DownloadTooLargeError", "CheckpointError"]
 
 
 class KinmisalignError(Exception):
@@ -30,3 +30,7 @@ class InsecureRedirectError(SourceError):
 
 class DownloadTooLargeError(SourceError):
     """A download is larger than the configured limit (``conf.download_max_size``)."""
+
+
+class CheckpointError(KinmisalignError):
+    """A checkpoint file cannot be used: not a checkpoint, in use, or of other settings."""
