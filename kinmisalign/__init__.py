@@ -12,6 +12,7 @@ from .config import conf
 from .exceptions import FitError, KinmisalignError, MapsFormatError, NotEnoughPointsError
 from .fields import MapsData, VelocityField
 from .maps import read_maps
+from .marvin import MarvinSource
 from .measure import GalaxyKinematics, measure_maps
 from .pa import PAFit, fit_pa, misalignment
 from .plotting import plot_misalignment_histogram, plot_velocity_fields
@@ -43,4 +44,5 @@ __all__ = [
     "get_source",
     "LocalSource",
     "SurveySource",
+    "MarvinSource",
 ]
