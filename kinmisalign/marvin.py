@@ -93,7 +93,7 @@ class MarvinSource(MapsSource):
         if not isinstance(release, str) or not release.strip():
             raise ValueError(f"Marvin release must be a string such as 'DR17', not {release!r}")
         release = release.strip().upper()
-        allowed = list(config._allowed_releases)
+        allowed = list(config.get_allowed_releases())
         if release not in allowed:
             raise ValueError(f"Marvin release {release!r} is not available (with Marvin's "
                              f"{config.access!r} access: {', '.join(allowed)})")
@@ -148,7 +148,6 @@ class MarvinSource(MapsSource):
         if not template:
             raise ValueError(f"DAPTYPE must be <BINTYPE>-<TEMPLATE> for Marvin, not {daptype!r}")
         _import_marvin()
-        from marvin.core.exceptions import MarvinError
         from marvin.tools.maps import Maps
         from marvin.utils.datamodel.dap import datamodel
 
@@ -157,8 +156,8 @@ class MarvinSource(MapsSource):
             model = datamodel[self.release]
             model.get_bintype(bintype)
             model.get_template(template)
-        except MarvinError as exc:
-            reason = str(exc).strip().splitlines()[0]
+        except Exception as exc:  # MarvinError for an unknown bintype or template
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise FileNotFoundError(f"no MAPS of {what}: Marvin's {self.release} data model "
                                     f"does not know this DAPTYPE ({reason})") from None
         try:
