@@ -268,6 +268,18 @@ def test_whole_run_through_marvin_is_the_local_run(sas, marvin, monkeypatch, cat
     assert got["PA_STELLAR"].count() == 3 and not np.any(got["KINMIS_FLAG"] & 0b11)
 
 
+def test_worker_processes(sas, catalogue):
+    # The source is pickled to each worker, which imports Marvin and reads the same tree.
+    daptype = catalogue.meta["DAPTYPE"]
+    table = catalogue["PLATEIFU", "MANGAID"]
+    source = _source("DR17")
+    serial = add_kinematic_columns(table, source=source, daptype=daptype, model=None, **FAST)
+    parallel = add_kinematic_columns(table, source=source, daptype=daptype, model=None,
+                                     parallel=2, **FAST)
+    _assert_same_columns(parallel, serial)
+    assert serial["PA_STELLAR"].count() == 3
+
+
 def test_per_row_flags(sas, catalogue, monkeypatch):
     daptype = catalogue.meta["DAPTYPE"]
     broken = sas / RELEASES["DR17"] / daptype / "8140" / "12701"
