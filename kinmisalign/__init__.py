@@ -18,6 +18,7 @@ from .exceptions import (
 )
 from .fields import MapsData, VelocityField
 from .maps import read_maps
+from .marvin import MarvinSource
 from .measure import GalaxyKinematics, measure_maps
 from .pa import PAFit, fit_pa, misalignment
 from .plotting import plot_misalignment_histogram, plot_velocity_fields
@@ -50,4 +51,5 @@ __all__ = [
     "get_source",
     "LocalSource",
     "SurveySource",
+    "MarvinSource",
 ]

@@ -89,7 +89,8 @@ def _failed(record, flag, problem):
 def _measure_path(item, options):
     """One observation in, one plain record out; never raises for bad data.
 
-    ``item`` is a path, or a `Key` that ``options.source`` turns into a path.
+    ``item`` is a path, or a `Key` that ``options.source`` turns into a path
+    (or, for a source with ``maps_for`` such as Marvin, into the maps themselves).
     """
     from threadpoolctl import threadpool_limits
 
@@ -97,23 +98,35 @@ def _measure_path(item, options):
     from .measure import measure_maps
 
     record = {"FILENAME": "", "PLATEIFU": "", "KINMIS_FLAG": 0, "PROBLEMS": ""}
+    maps = path = None
     if isinstance(item, Key):
         from .sources import SourceError
 
         record["PLATEIFU"] = str(item)
+        maps_for = getattr(options.source, "maps_for", None)
         try:
-            path = options.source.path_for(str(item), options.daptype)
+            if callable(maps_for):
+                maps = maps_for(str(item), options.daptype, line=options.line,
+                                maskbits=options.maskbits)
+            else:
+                path = options.source.path_for(str(item), options.daptype)
         except FileNotFoundError as exc:
             return _failed(record, "NO_MAPS", exc)
         except SourceError as exc:
             return _failed(record, "DOWNLOAD_FAILED", exc)
+        except MapsFormatError as exc:
+            return _failed(record, "BAD_MAPS", exc)
     else:
         path = item
-    record["FILENAME"] = os.fspath(path)
+    if maps is not None:
+        record["FILENAME"] = os.fspath(maps.path) if maps.path else ""
+    else:
+        record["FILENAME"] = os.fspath(path)
     # One BLAS/OpenMP thread per task: tasks run side by side, one per core.
     with threadpool_limits(limits=1):
         try:
-            maps = read_maps(path, line=options.line, maskbits=options.maskbits)
+            if maps is None:
+                maps = read_maps(path, line=options.line, maskbits=options.maskbits)
         except FileNotFoundError as exc:
             return _failed(record, "NO_MAPS", exc)
         except MapsFormatError as exc:

@@ -19,13 +19,34 @@ def _key_column(table, key):
         if key not in table.colnames:
             raise KeyError(f"the table has no column {key!r}")
         return key
-    matches = [name for name in table.colnames if name.strip().lower() == "plateifu"]
+    # Marvin's query tables name columns by table: 'cube.plateifu'.
+    matches = [name for name in table.colnames
+               if name.strip().lower() in ("plateifu", "cube.plateifu")]
     if not matches:
         raise KeyError("the table has no PLATEIFU/plateifu column; name the key column "
                        "with key=")
     if len(matches) > 1:
         raise KeyError(f"the table has several plate-IFU columns {matches}; choose one with key=")
     return matches[0]
+
+
+def _as_table(table):
+    """The table itself, or the astropy Table of Marvin query results.
+
+    A Marvin ``Results`` is recognised by its ``toTable`` method, so marvin
+    is never imported here.
+    """
+    from astropy.table import Table
+
+    if isinstance(table, Table) or not callable(getattr(table, "toTable", None)):
+        return table
+    count, total = getattr(table, "count", None), getattr(table, "totalcount", None)
+    if isinstance(count, int) and isinstance(total, int) and count < total:
+        # Marvin returns large results a page at a time.
+        raise ValueError(f"these Marvin results hold {count} of their {total} rows: call "
+                         "results.getAll() first, or pass results.toTable() to measure this "
+                         "page only")
+    return table.toTable()
 
 
 def _canonical_keys(column):
@@ -64,9 +85,12 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
 
     Parameters
     ----------
-    table : `~astropy.table.Table` or `~astropy.table.QTable`
+    table : `~astropy.table.Table`, `~astropy.table.QTable` or Marvin ``Results``
         A catalogue with a plate-IFU column: ``PLATEIFU`` (DAPall), ``plateifu``
-        (DRPall) or any case; surrounding spaces of FITS strings are ignored.
+        (DRPall) or any case, or ``cube.plateifu`` (a Marvin query's
+        ``Results.toTable()``); surrounding spaces of FITS strings are
+        ignored. Marvin query ``Results`` are taken as their ``toTable()``,
+        and must hold all their rows (``results.getAll()``).
     source : str, path-like or source, optional
         Where the MAPS files come from: a local directory (the survey's layout
         or flat), ``'sas'`` for the survey data server, or a source object
@@ -101,10 +125,11 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
     Returns
     -------
     `~astropy.table.Table` or `~astropy.table.QTable`
-        A copy of ``table`` (same class) with the columns of `OUTPUT_COLUMNS`
-        appended: PAs East of North to the receding side and their 1σ errors
-        (deg), ΔPA and its 1σ error (deg), spaxels fitted, the network
-        probabilities and flags, and ``KINMIS_FLAG``.
+        A copy of ``table`` (same class; a Table for Marvin ``Results``)
+        with the columns of `OUTPUT_COLUMNS` appended: PAs East of North to
+        the receding side and their 1σ errors (deg), ΔPA and its 1σ error
+        (deg), spaxels fitted, the network probabilities and flags, and
+        ``KINMIS_FLAG``.
 
     Raises
     ------
@@ -114,7 +139,8 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
         When no plate-IFU column can be found.
     ValueError
         When the table already has output columns (compared ignoring case, as
-        FITS does) and ``overwrite`` is False, or ``daptype`` is malformed.
+        FITS does) and ``overwrite`` is False, ``daptype`` is malformed, or
+        Marvin ``Results`` hold only a page of their rows.
     `~kinmisalign.CheckpointError`
         When ``checkpoint`` cannot be used.
     """
@@ -123,6 +149,7 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
     from .config import conf
     from .sources import get_source, validate_daptype
 
+    table = _as_table(table)
     if not isinstance(table, Table):
         raise TypeError(f"table must be an astropy Table or QTable, not {type(table).__name__}")
     keyname = _key_column(table, key)

@@ -59,7 +59,8 @@ class Conf(_config.ConfigNamespace):
     maps_source = _config.ConfigItem(
         "sas",
         "Where MAPS files come from by default: 'sas' (the survey data server at "
-        "sas_base_url), the URL of a mirror with the same layout, or a local directory "
+        "sas_base_url), the URL of a mirror with the same layout, 'marvin' (through Marvin, "
+        "with its own release and mode; needs the marvin extra), or a local directory "
         "(survey layout <DAPTYPE>/<plate>/<ifu>/ or all files side by side).",
     )
     sas_base_url = _config.ConfigItem(

@@ -522,11 +522,13 @@ def get_source(spec=None):
     ----------
     spec : None, str, path-like or `MapsSource`, optional
         ``None``: ``conf.maps_source`` (default ``'sas'``). ``'sas'`` or
-        ``'survey'``: `SurveySource` with the configured base URL. An
-        ``https://`` (or ``http://``) URL: `SurveySource` of a mirror with the
-        archive's layout. Any other string or path: a `LocalSource`
-        directory (write ``./sas`` for a directory named like a keyword).
-        A source object is returned as it is.
+        ``'survey'``: `SurveySource` with the configured base URL.
+        ``'marvin'``: `~kinmisalign.marvin.MarvinSource` with Marvin's own
+        release and mode (needs the ``marvin`` extra). An ``https://`` (or
+        ``http://``) URL: `SurveySource` of a mirror with the archive's
+        layout. Any other string or path: a `LocalSource` directory (write
+        ``./sas`` for a directory named like a keyword). A source object is
+        returned as it is.
 
     Returns
     -------
@@ -536,6 +538,8 @@ def get_source(spec=None):
     ------
     ValueError
         For a URL of another scheme or an empty string.
+    ImportError
+        For ``'marvin'`` without Marvin installed.
     FileNotFoundError, NotADirectoryError
         For a path that is not a directory.
     TypeError
@@ -558,6 +562,10 @@ def get_source(spec=None):
         raise ValueError("MAPS source is an empty string")
     if text.lower() in _SURVEY_NAMES:
         return SurveySource()
+    if text.lower() == "marvin":
+        from .marvin import MarvinSource
+
+        return MarvinSource()
     if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", text):
         return SurveySource(base_url=text)
     return LocalSource(text)
