@@ -106,20 +106,22 @@ def _interpolator(x, y, velocity):
 def _mirror(x, y, angles):
     """Mirror images of the points across axes at ``angles`` (deg E of N).
 
-    Returns an array of shape ``(len(x), len(angles), 2)`` (x, y last):
-    successive queries of one point are close together on its circle about
-    the centre, which keeps the triangle search short.
+    Returns a complex array of shape ``(len(x), len(angles))``, ``x + i y`` of
+    each image, whose float view is the ``(x, y)`` pairs the interpolator
+    takes. The axis at position angle ``t`` has argument ``90 - t`` in that
+    plane, so the mirror image of ``w`` is ``exp(i (180 - 2 t)) conj(w) =
+    -exp(-2 i t) conj(w)``: one complex product per query. Successive queries
+    of one point are close together on its circle about the centre, which
+    keeps the triangle search short.
     """
-    # Reflection across the unit vector a = (sin t, cos t): 2 (p.a) a - p, a
-    # symmetric matrix of the doubled angle.
-    two = np.radians(2.0 * np.asarray(angles, dtype=float))
-    c, s = np.cos(two), np.sin(two)
-    x = x[:, None]
-    y = y[:, None]
-    out = np.empty((x.shape[0], two.size, 2))
-    out[..., 0] = -c * x + s * y
-    out[..., 1] = s * x + c * y
-    return out
+    w = np.conj(np.asarray(x, dtype=float) + 1j * np.asarray(y, dtype=float))
+    turn = -np.exp(-2j * np.radians(np.asarray(angles, dtype=float)))
+    return w[:, None] * turn[None, :]
+
+
+def _pairs(z):
+    """The float (x, y) pairs of complex coordinates ``x + i y``: shape z.shape + (2,)."""
+    return z.view(np.float64).reshape(z.shape + (2,))
 
 
 def _symmetric_model(v, v_axis, v_perp, v_centre):
@@ -149,7 +151,7 @@ def _chi2_and_models(x, y, v, dvel, angles, periodic=False):
     interpolate = _interpolator(x, y, v)
     v_centre = interpolate(np.column_stack([-x, -y]))  # independent of the angle
     mirrored = _mirror(x, y, angles)
-    v_axis = interpolate(mirrored)
+    v_axis = interpolate(_pairs(mirrored))
     if periodic:
         # ``angles`` is a whole grid over [0, 180) with an even number of steps:
         # the perpendicular of angles[k] is angles[k + n/2] (mod 180), already done.
@@ -157,7 +159,7 @@ def _chi2_and_models(x, y, v, dvel, angles, periodic=False):
     else:
         # The mirror across the perpendicular axis is the mirror across the axis
         # followed by the reflection through the centre.
-        v_perp = interpolate(-mirrored)
+        v_perp = interpolate(_pairs(-mirrored))
     model = _symmetric_model(v, v_axis, v_perp, v_centre)
     resid = (v[:, None] - model) / (dvel[:, None] if np.ndim(dvel) else dvel)
     chi2 = np.einsum("ij,ij->j", resid, resid)
