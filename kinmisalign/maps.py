@@ -349,10 +349,16 @@ def _read_hdul(hdul, source, line, maskbits):
     gas = _read_field(hdul, GAS_VEL_EXT, line, shape, x, y, binids["gas"], "gas", maskbits,
                       source)
 
+    return MapsData(stellar, gas, meta=_maps_meta(header, line), header=header.copy(),
+                    path=source)
+
+
+def _maps_meta(header, line):
+    """MapsData.meta from a MAPS primary header: the _META_KEYS present, and the line."""
     meta = {}
     for key in _META_KEYS:
         if key in header:
             value = header[key]
             meta[key] = value.strip() if isinstance(value, str) else value
     meta["LINE"] = line
-    return MapsData(stellar, gas, meta=meta, header=header.copy(), path=source)
+    return meta

@@ -305,7 +305,7 @@ def _binid(maps, names, which, shape):
 
 def _maps_data(maps, line, maskbits):
     """`MapsData` from a Marvin Maps object, as read_maps reads the file."""
-    from .maps import _META_KEYS
+    from .maps import _maps_meta
 
     names = _names(maps)
     xmap = _get(maps, names, "spx_skycoo", "on_sky_x")
@@ -320,12 +320,7 @@ def _maps_data(maps, line, maskbits):
     gas = _field(maps, names, "emline_gvel", _line_channel(line), x, y,
                  _binid(maps, names, "gas", shape), "gas", maskbits, GAS_VEL_EXT, line)
     header = maps.header
-    meta = {}
-    for key in _META_KEYS:
-        if key in header:
-            value = header[key]
-            meta[key] = value.strip() if isinstance(value, str) else value
-    meta["LINE"] = line
+    meta = _maps_meta(header, line)
     path = os.fspath(maps.filename) if maps.data_origin == "file" and maps.filename else None
     return MapsData(stellar, gas, meta=meta, header=header.copy(), path=path)
 
