@@ -110,6 +110,8 @@ def _measure_path(item, options):
                                 maskbits=options.maskbits)
             else:
                 path = options.source.path_for(str(item), options.daptype)
+                if path is None:  # a duck-typed source's way of saying "not here"
+                    raise FileNotFoundError(f"no MAPS file for {item} from {options.source!r}")
         except FileNotFoundError as exc:
             return _failed(record, "NO_MAPS", exc)
         except SourceError as exc:

@@ -178,3 +178,26 @@ def test_unexpected_error_is_contained(batch_files, serial, monkeypatch):
     for row in (0, 2, 3):  # the other rows are untouched
         assert table["KINMIS_FLAG"][row] == serial["KINMIS_FLAG"][row]
         assert table["PA_GAS"][row] == serial["PA_GAS"][row] or table["PA_GAS"].mask[row]
+
+
+class _DictSource:
+    """A duck-typed source: a dict of plate-IFU -> path, None for 'not here'."""
+
+    def __init__(self, paths):
+        self.paths = paths
+
+    def path_for(self, plateifu, daptype):
+        return self.paths.get(plateifu)
+
+
+def test_duck_typed_source_without_a_file(batch_files, serial):
+    from astropy.table import Table
+
+    from kinmisalign import add_kinematic_columns
+
+    source = _DictSource({"8001-3701": batch_files[0]})
+    out = add_kinematic_columns(Table({"PLATEIFU": ["8001-3701", "8001-1902"]}), source=source,
+                                model=None)
+    assert out["PA_STELLAR"][0] == serial["PA_STELLAR"][0]
+    assert describe_flags(out["KINMIS_FLAG"][1]) == ["NO_MAPS"]
+    assert out["PA_STELLAR"].mask[1]
