@@ -27,6 +27,9 @@ __all__ = ["SymmetryFit", "symmetry_chi2", "fit_point_symmetry", "error_from_chi
 
 # Queries located and interpolated per block, to bound temporary memory.
 _BLOCK = 400_000
+# Points symmetrised per block (with 360 angles; scaled for other grids): small enough for
+# a block's arrays to stay in cache.
+_POINTS_PER_BLOCK = 128
 
 
 class SymmetryFit(NamedTuple):
@@ -146,24 +149,49 @@ def _symmetric_model(v, v_axis, v_perp, v_centre):
     return total
 
 
-def _chi2_and_models(x, y, v, dvel, angles, periodic=False):
-    """Chi-square per angle and the symmetrised field, shape (angles, points)."""
+def _chi2_and_models(x, y, v, dvel, angles, periodic=False, keep_models=True):
+    """Chi-square per angle, and the symmetrised field, shape (angles, points).
+
+    The points are taken a block at a time, all angles each, so that the
+    queries, images and models of a block stay in the processor's cache; the
+    chi-square sums over the blocks. With ``keep_models=False`` the models are
+    not kept (None is returned for them), and ``interpolate`` and the centre
+    term are returned instead for `_model_at`.
+    """
     interpolate = _interpolator(x, y, v)
     v_centre = interpolate(np.column_stack([-x, -y]))  # independent of the angle
-    mirrored = _mirror(x, y, angles)
+    chi2 = np.zeros(angles.size)
+    models = []
+    step = max(1, _POINTS_PER_BLOCK * 360 // max(angles.size, 1))
+    for start in range(0, x.size, step):
+        block = slice(start, start + step)
+        mirrored = _mirror(x[block], y[block], angles)
+        v_axis = interpolate(_pairs(mirrored))
+        if periodic:
+            # ``angles`` is a whole grid over [0, 180) with an even number of steps:
+            # the perpendicular of angles[k] is angles[k + n/2] (mod 180), already done.
+            v_perp = np.roll(v_axis, -(angles.size // 2), axis=1)
+        else:
+            # The mirror across the perpendicular axis is the mirror across the axis
+            # followed by the reflection through the centre.
+            v_perp = interpolate(_pairs(-mirrored))
+        model = _symmetric_model(v[block], v_axis, v_perp, v_centre[block])
+        resid = v[block, None] - model
+        resid /= dvel[block, None] if np.ndim(dvel) else dvel
+        chi2 += np.einsum("ij,ij->j", resid, resid)
+        if keep_models:
+            models.append(model)
+    if keep_models:
+        return chi2, np.concatenate(models).T
+    return chi2, (interpolate, v_centre)
+
+
+def _model_at(x, y, v, angle, interpolate, v_centre):
+    """The symmetrised field about one axis (as `_chi2_and_models` makes it)."""
+    mirrored = _mirror(x, y, [angle])
     v_axis = interpolate(_pairs(mirrored))
-    if periodic:
-        # ``angles`` is a whole grid over [0, 180) with an even number of steps:
-        # the perpendicular of angles[k] is angles[k + n/2] (mod 180), already done.
-        v_perp = np.roll(v_axis, -(angles.size // 2), axis=1)
-    else:
-        # The mirror across the perpendicular axis is the mirror across the axis
-        # followed by the reflection through the centre.
-        v_perp = interpolate(_pairs(-mirrored))
-    model = _symmetric_model(v, v_axis, v_perp, v_centre)
-    resid = (v[:, None] - model) / (dvel[:, None] if np.ndim(dvel) else dvel)
-    chi2 = np.einsum("ij,ij->j", resid, resid)
-    return chi2, model.T
+    v_perp = interpolate(_pairs(-mirrored))
+    return _symmetric_model(v, v_axis, v_perp, v_centre)[:, 0]
 
 
 def symmetry_chi2(x, y, velocity, dvel, angles):
@@ -274,10 +302,11 @@ def fit_point_symmetry(x, y, velocity, dvel=10.0, nsteps=361):
     angles = np.linspace(0.0, 180.0, nsteps)
     # 180 degrees is the same axis as 0: compute it once.
     distinct = angles[:-1]
-    chi2, model = _chi2_and_models(x, y, v, dvel, distinct, periodic=distinct.size % 2 == 0)
+    chi2, (interpolate, v_centre) = _chi2_and_models(
+        x, y, v, dvel, distinct, periodic=distinct.size % 2 == 0, keep_models=False)
     chi2 = np.append(chi2, chi2[0])
     best = int(np.argmin(chi2))  # first minimum, so 0 rather than 180
-    model = model[best % distinct.size]
+    model = _model_at(x, y, v, distinct[best % distinct.size], interpolate, v_centre)
     return SymmetryFit(
         angle=float(angles[best]),
         error3=error_from_chi2(angles, chi2, v.size),
