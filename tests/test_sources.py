@@ -635,17 +635,22 @@ def certificate(tmp_path_factory):
     return cert, key
 
 
+def _tls_server(root, cert, key):
+    """An HTTPS server on 127.0.0.1 serving ``root`` with the test certificate (not started)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd = _Server(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    return httpd
+
+
 @pytest.fixture
 def tls_server(server, certificate, monkeypatch):
     """An HTTPS twin of ``server`` (same files and plan), trusted by the downloader."""
     import kinmisalign._download as download
 
     cert, key = certificate
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    httpd = _Server(
-        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(server.root)))
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    httpd = _tls_server(server.root, cert, key)
     httpd.root, httpd.files, httpd.requests, httpd.plan = (server.root, server.files, [], {})
     httpd.release, httpd.aborted = threading.Event(), threading.Event()
     httpd.base = f"https://127.0.0.1:{httpd.server_address[1]}/sas"
@@ -680,11 +685,7 @@ def test_https_to_http_redirect_refused(tls_server, server, cache):
 def test_unverified_certificate_refused(server, certificate, cache, monkeypatch):
     # Without trusting the test certificate the HTTPS server is not accepted.
     cert, key = certificate
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    httpd = _Server(
-        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(server.root)))
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    httpd = _tls_server(server.root, cert, key)
     httpd.requests, httpd.plan = [], {}
     thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
     thread.start()

@@ -150,13 +150,13 @@ def _symmetric_model(v, v_axis, v_perp, v_centre):
 
 
 def _chi2_and_models(x, y, v, dvel, angles, periodic=False, keep_models=True):
-    """Chi-square per angle, and the symmetrised field, shape (angles, points).
+    """Chi-square per angle, the symmetrised field and what `_model_at` needs.
 
     The points are taken a block at a time, all angles each, so that the
     queries, images and models of a block stay in the processor's cache; the
-    chi-square sums over the blocks. With ``keep_models=False`` the models are
-    not kept (None is returned for them), and ``interpolate`` and the centre
-    term are returned instead for `_model_at`.
+    chi-square sums over the blocks. Returns ``(chi2, models, interpolate,
+    v_centre)``; ``models`` (shape (angles, points)) is None unless
+    ``keep_models``.
     """
     interpolate = _interpolator(x, y, v)
     v_centre = interpolate(np.column_stack([-x, -y]))  # independent of the angle
@@ -181,9 +181,8 @@ def _chi2_and_models(x, y, v, dvel, angles, periodic=False, keep_models=True):
         chi2 += np.einsum("ij,ij->j", resid, resid)
         if keep_models:
             models.append(model)
-    if keep_models:
-        return chi2, np.concatenate(models).T
-    return chi2, (interpolate, v_centre)
+    models = np.concatenate(models).T if keep_models else None
+    return chi2, models, interpolate, v_centre
 
 
 def _model_at(x, y, v, angle, interpolate, v_centre):
@@ -222,7 +221,8 @@ def symmetry_chi2(x, y, velocity, dvel, angles):
     """
     x, y, v = (np.ravel(np.asarray(a, dtype=float)) for a in (x, y, velocity))
     angles = np.atleast_1d(np.asarray(angles, dtype=float))
-    return _chi2_and_models(x, y, v, dvel, angles)
+    chi2, models, _, _ = _chi2_and_models(x, y, v, dvel, angles)
+    return chi2, models
 
 
 def error_from_chi2(angles, chi2, npoints):
@@ -302,7 +302,7 @@ def fit_point_symmetry(x, y, velocity, dvel=10.0, nsteps=361):
     angles = np.linspace(0.0, 180.0, nsteps)
     # 180 degrees is the same axis as 0: compute it once.
     distinct = angles[:-1]
-    chi2, (interpolate, v_centre) = _chi2_and_models(
+    chi2, _, interpolate, v_centre = _chi2_and_models(
         x, y, v, dvel, distinct, periodic=distinct.size % 2 == 0, keep_models=False)
     chi2 = np.append(chi2, chi2[0])
     best = int(np.argmin(chi2))  # first minimum, so 0 rather than 180
