@@ -84,6 +84,124 @@ def test_real_file_engines_agree(real_maps_path):
         assert 0 < fast.pa_err.to_value(u.deg) < 5
 
 
+# -- the compiled scan ----------------------------------------------------------------------------
+
+def _scipy_triangulation(x, y, v):
+    from scipy.spatial import Delaunay
+
+    from kinmisalign._core._symmetry_scan import Triangulation
+
+    tri = Delaunay(np.column_stack([x, y]))
+    return tri, Triangulation(x, y, v, tri.simplices.astype(np.intc),
+                              tri.neighbors.astype(np.intc))
+
+
+def test_point_location_and_interpolation_match_scipy():
+    from scipy.interpolate import LinearNDInterpolator
+
+    rng = np.random.default_rng(12)
+    x, y = rng.uniform(-8.0, 8.0, (2, 500))
+    v = rng.normal(0.0, 50.0, x.size)
+    scipy_tri, tri = _scipy_triangulation(x, y, v)
+    # Queries in and around the hull, in an order that makes the walks long and short.
+    qx, qy = rng.uniform(-10.0, 10.0, (2, 20000))
+    found = tri.find(qx, qy)
+    ref = scipy_tri.find_simplex(np.column_stack([qx, qy]))
+    np.testing.assert_array_equal(found, ref)  # no query is within rounding of an edge here
+    values = tri.interpolate(qx, qy)
+    expected = LinearNDInterpolator(scipy_tri, v)(qx, qy)
+    np.testing.assert_array_equal(np.isnan(values), np.isnan(expected))
+    assert np.isnan(values).sum() > 1000  # outside the hull
+    np.testing.assert_allclose(values, expected, rtol=0, atol=1e-10)
+
+
+def test_vertices_on_the_hull_are_inside_from_any_start():
+    # A mirror image landing exactly on a point of the footprint's edge must count as on
+    # the hull (the data value), whichever triangle the walk comes from.
+    from scipy.spatial import ConvexHull
+
+    x, y, v, _ = _scattered_disc(13, n=300)
+    scipy_tri, tri = _scipy_triangulation(x, y, v)
+    hull = ConvexHull(np.column_stack([x, y])).vertices
+    for k in hull:
+        for start in rng_starts(x, y):
+            qx, qy = np.array([start[0], x[k]]), np.array([start[1], y[k]])
+            assert tri.interpolate(qx, qy)[1] == pytest.approx(v[k], abs=1e-9)
+
+
+def rng_starts(x, y):
+    """Points of the field from which walks to the hull start (inside, every side)."""
+    order = np.argsort(np.arctan2(y, x))
+    return [(x[i] * 0.5, y[i] * 0.5) for i in order[::60]]
+
+
+def test_degenerate_triangle_gives_no_value():
+    # A, B, C on a line with D above and E below: triangles ABD and BCD above, AEC below,
+    # and between them ACB of zero area (as Qhull's triangulated output can have). A walk
+    # that runs into it searches all triangles instead; it never interpolates.
+    from kinmisalign._core._symmetry_scan import Triangulation
+
+    x = np.array([0.0, 1.0, 2.0, 1.0, 1.0])
+    y = np.array([0.0, 0.0, 0.0, 1.0, -1.0])
+    v = 1.0 + x + 3.0 * y  # linear data: interpolation is exact
+    simplices = np.array([[0, 1, 3], [1, 2, 3], [0, 2, 1], [0, 4, 2]], dtype=np.intc)
+    neighbors = np.array([[1, -1, 2], [-1, 0, 2], [1, 0, 3], [-1, 2, -1]], dtype=np.intc)
+    tri = Triangulation(x, y, v, simplices, neighbors)
+    # Above, then below (through the flat triangle), inside, outside the box, outside a
+    # hull edge, on the line itself.
+    qx = np.array([1.0, 1.0, 1.5, 3.0, 1.9, 0.5, 1.2])
+    qy = np.array([0.5, -0.5, -0.25, 0.0, 0.8, 0.0, 0.3])
+    values = tri.interpolate(qx, qy)
+    inside = [0, 1, 2, 5, 6]
+    np.testing.assert_allclose(values[inside], (1.0 + qx + 3.0 * qy)[inside], rtol=1e-12)
+    assert np.isnan(values[3]) and np.isnan(values[4])
+    found = tri.find(qx, qy)
+    assert 2 not in found
+    assert found[1] == found[2] == 3
+
+
+def test_triangulation_refuses_bad_indices():
+    from kinmisalign._core._symmetry_scan import Triangulation
+
+    x = np.array([0.0, 1.0, 0.0])
+    y = np.array([0.0, 0.0, 1.0])
+    good = np.array([[0, 1, 2]], dtype=np.intc)
+    none = np.full((1, 3), -1, dtype=np.intc)
+    with pytest.raises(ValueError, match="out of range"):
+        Triangulation(x, y, x, np.array([[0, 1, 3]], dtype=np.intc), none)
+    with pytest.raises(ValueError, match="out of range"):
+        Triangulation(x, y, x, good, np.array([[5, -1, -1]], dtype=np.intc))
+    with pytest.raises(ValueError, match="differ in size"):
+        Triangulation(x, y[:2], x, good, none)
+    with pytest.raises(ValueError, match="shape"):
+        Triangulation(x, y, x, good, np.full((2, 3), -1, dtype=np.intc))
+
+
+@pytest.mark.parametrize("nsteps", [361, 20, 7])
+@pytest.mark.parametrize("seed", [14, 15])
+def test_scan_matches_vectorised_model(seed, nsteps):
+    # The compiled one-pass scan against the vectorised symmetrised field: the same
+    # chi-square at every angle, periodic grids (perpendiculars reused) or not.
+    x, y, v, _ = _scattered_disc(seed, n=400)
+    dvel = np.random.default_rng(seed).uniform(5.0, 15.0, v.size)
+    fit = fit_point_symmetry(x, y, v, dvel=dvel, nsteps=nsteps)
+    chi2, model = symmetry_chi2(x, y, v, dvel, fit.angles)
+    np.testing.assert_allclose(fit.chi2, chi2, rtol=1e-12)
+    best = int(np.argmin(chi2))
+    assert fit.angle == fit.angles[best]
+    assert fit.vsys_offset == pytest.approx(np.median(v - model[best]), abs=1e-9)
+
+
+def test_scan_on_a_mock_map_matches_vectorised_model():
+    # Near-lattice offsets, a hexagonal edge and holes, as in MAPS files.
+    field = clean_velocity_field(disc_field(63.0, 55.0, bundle=37, noise=8.0, seed=3))
+    x, y, v = (q.value for q in field.points()[:3])
+    v = v - np.median(v)
+    fit = fit_point_symmetry(x, y, v)
+    chi2, _ = symmetry_chi2(x, y, v, 10.0, fit.angles)
+    np.testing.assert_allclose(fit.chi2, chi2, rtol=1e-11)
+
+
 # -- analytic discs -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("pa", "inc", "bundle", "noise"),

@@ -11,9 +11,12 @@ kinematic axis.
 
 Why it is fast: a reflection across an axis through the origin only moves a
 point along its circle about the origin, so the points are triangulated
-*once* and all the reflected positions, for all trial angles, are located in
-that one triangulation with a single vectorised `scipy.spatial.Delaunay`
-search. pafit re-triangulates the (rotated) points for every trial angle.
+*once*, and the mirror images of a point for successive trial angles, which lie
+close together on its circle, are located by short walks from one triangle to
+the next (`kinmisalign._core._symmetry_scan`, compiled): the images, the
+symmetrised field and the chi-square of a point at every angle in one pass,
+with no temporary arrays. pafit re-triangulates the (rotated) points for every
+trial angle.
 
 Frame: ``x`` toward East, ``y`` toward North; angles are measured East of
 North (from +y toward +x), in degrees.
@@ -24,13 +27,6 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = ["SymmetryFit", "symmetry_chi2", "fit_point_symmetry", "error_from_chi2"]
-
-# Queries located and interpolated per block, to bound temporary memory.
-_BLOCK = 400_000
-# Points symmetrised per block (with 360 angles; scaled for other grids): small enough for
-# a block's arrays to stay in cache.
-_POINTS_PER_BLOCK = 128
-
 
 class SymmetryFit(NamedTuple):
     """Result of `fit_point_symmetry`.
@@ -57,53 +53,34 @@ class SymmetryFit(NamedTuple):
     chi2: np.ndarray
 
 
-def _interpolator(x, y, velocity):
-    """A linear interpolator of the data on its Delaunay triangulation.
+def _triangulation(x, y, velocity):
+    """The data triangulated (Delaunay) for point location and linear interpolation.
 
-    Returns a function mapping query coordinates (an array of shape ``(..., 2)``)
-    to interpolated velocities (shape ``(...)``), NaN outside the convex hull of
-    the points.
+    Default Qhull options, as `scipy.interpolate.griddata` (and so pafit) uses:
+    the same triangles. Raises `scipy.spatial.QhullError` on collinear or
+    coincident input.
     """
     from scipy.spatial import Delaunay
 
-    points = np.column_stack([x, y])
-    # Default Qhull options, as scipy.interpolate.griddata uses: the same
-    # triangles, the same tolerance on the hull boundary. Raises QhullError on
-    # collinear or coincident input.
-    tri = Delaunay(points)
-    # The linear interpolant on each triangle is a plane v = a x + b y + c.
-    # Storing its three coefficients makes an interpolation three gathers
-    # instead of the barycentric transform's nine. From the barycentric
-    # transform (inverse matrix T, reference vertex r = third vertex):
-    # v = v2 + b0 (v0 - v2) + b1 (v1 - v2), with (b0, b1) = T (q - r).
-    trans = tri.transform
-    vals = velocity[tri.simplices]
-    d0 = vals[:, 0] - vals[:, 2]
-    d1 = vals[:, 1] - vals[:, 2]
-    a = trans[:, 0, 0] * d0 + trans[:, 1, 0] * d1
-    b = trans[:, 0, 1] * d0 + trans[:, 1, 1] * d1
-    c = vals[:, 2] - a * trans[:, 2, 0] - b * trans[:, 2, 1]
-    # find_simplex returns -1 outside the hull: that index picks a NaN plane, so
-    # those terms drop out of the average as griddata's NaN do. (A degenerate,
-    # zero-area triangle has a NaN transform and gives NaN as well.)
-    a, b, c = (np.append(coef, np.nan) for coef in (a, b, c))
+    from ._symmetry_scan import Triangulation
 
-    def interpolate(query):
-        # query: coordinates along the last axis, shape (..., 2).
-        query = np.asarray(query, dtype=float)
-        flat = np.ascontiguousarray(query.reshape(-1, 2))
-        out = np.empty(flat.shape[0])
-        for start in range(0, flat.shape[0], _BLOCK):
-            block = flat[start:start + _BLOCK]
-            simplex = tri.find_simplex(block)
-            qx, qy = block[:, 0], block[:, 1]
-            part = a.take(simplex) * qx
-            part += b.take(simplex) * qy
-            part += c.take(simplex)
-            out[start:start + _BLOCK] = part
-        return out.reshape(query.shape[:-1])
+    tri = Delaunay(np.column_stack([x, y]))
+    return Triangulation(x, y, velocity, tri.simplices.astype(np.intc, copy=False),
+                         tri.neighbors.astype(np.intc, copy=False))
 
-    return interpolate
+
+def _interpolate(tri, query):
+    """Linear interpolation at query coordinates of shape (..., 2): NaN outside the data."""
+    query = np.asarray(query, dtype=float)
+    flat = query.reshape(-1, 2)
+    return tri.interpolate(np.ascontiguousarray(flat[:, 0]),
+                           np.ascontiguousarray(flat[:, 1])).reshape(query.shape[:-1])
+
+
+def _turns(angles):
+    """``-exp(-2 i t)`` of each axis angle t (see `_mirror`), as real and imaginary parts."""
+    turn = -np.exp(-2j * np.radians(np.asarray(angles, dtype=float)))
+    return np.ascontiguousarray(turn.real), np.ascontiguousarray(turn.imag)
 
 
 def _mirror(x, y, angles):
@@ -113,13 +90,12 @@ def _mirror(x, y, angles):
     each image, whose float view is the ``(x, y)`` pairs the interpolator
     takes. The axis at position angle ``t`` has argument ``90 - t`` in that
     plane, so the mirror image of ``w`` is ``exp(i (180 - 2 t)) conj(w) =
-    -exp(-2 i t) conj(w)``: one complex product per query. Successive queries
-    of one point are close together on its circle about the centre, which
-    keeps the triangle search short.
+    -exp(-2 i t) conj(w)``: one complex product per query (`_turns`; the
+    compiled scan does the same products).
     """
     w = np.conj(np.asarray(x, dtype=float) + 1j * np.asarray(y, dtype=float))
-    turn = -np.exp(-2j * np.radians(np.asarray(angles, dtype=float)))
-    return w[:, None] * turn[None, :]
+    re, im = _turns(angles)
+    return w[:, None] * (re + 1j * im)[None, :]
 
 
 def _pairs(z):
@@ -149,52 +125,11 @@ def _symmetric_model(v, v_axis, v_perp, v_centre):
     return total
 
 
-def _chi2_and_models(x, y, v, dvel, angles, periodic=False, keep_models=True):
-    """Chi-square per angle, the symmetrised field and what `_model_at` needs.
-
-    The points are taken a block at a time, all angles each, so that the
-    queries, images and models of a block stay in the processor's cache; the
-    chi-square sums over the blocks. Returns ``(chi2, models, interpolate,
-    v_centre)``; ``models`` (shape (angles, points)) is None unless
-    ``keep_models``.
-    """
-    interpolate = _interpolator(x, y, v)
-    v_centre = interpolate(np.column_stack([-x, -y]))  # independent of the angle
-    chi2 = np.zeros(angles.size)
-    models = []
-    step = max(1, _POINTS_PER_BLOCK * 360 // max(angles.size, 1))
-    for start in range(0, x.size, step):
-        block = slice(start, start + step)
-        mirrored = _mirror(x[block], y[block], angles)
-        v_axis = interpolate(_pairs(mirrored))
-        if periodic:
-            # ``angles`` is a whole grid over [0, 180) with an even number of steps:
-            # the perpendicular of angles[k] is angles[k + n/2] (mod 180), already done.
-            v_perp = np.roll(v_axis, -(angles.size // 2), axis=1)
-        else:
-            # The mirror across the perpendicular axis is the mirror across the axis
-            # followed by the reflection through the centre.
-            v_perp = interpolate(_pairs(-mirrored))
-        model = _symmetric_model(v[block], v_axis, v_perp, v_centre[block])
-        resid = v[block, None] - model
-        resid /= dvel[block, None] if np.ndim(dvel) else dvel
-        chi2 += np.einsum("ij,ij->j", resid, resid)
-        if keep_models:
-            models.append(model)
-    models = np.concatenate(models).T if keep_models else None
-    return chi2, models, interpolate, v_centre
-
-
-def _model_at(x, y, v, angle, interpolate, v_centre):
-    """The symmetrised field about one axis (as `_chi2_and_models` makes it)."""
-    mirrored = _mirror(x, y, [angle])
-    v_axis = interpolate(_pairs(mirrored))
-    v_perp = interpolate(_pairs(-mirrored))
-    return _symmetric_model(v, v_axis, v_perp, v_centre)[:, 0]
-
-
 def symmetry_chi2(x, y, velocity, dvel, angles):
-    """Chi-square of the point-symmetric model about each trial axis.
+    """Chi-square of the point-symmetric model about each trial axis, and the model.
+
+    The vectorised form of the scan in `fit_point_symmetry`, keeping the whole
+    symmetrised field at every angle (memory grows as angles times points).
 
     Parameters
     ----------
@@ -221,8 +156,16 @@ def symmetry_chi2(x, y, velocity, dvel, angles):
     """
     x, y, v = (np.ravel(np.asarray(a, dtype=float)) for a in (x, y, velocity))
     angles = np.atleast_1d(np.asarray(angles, dtype=float))
-    chi2, models, _, _ = _chi2_and_models(x, y, v, dvel, angles)
-    return chi2, models
+    tri = _triangulation(x, y, v)
+    mirrored = _mirror(x, y, angles)
+    v_axis = _interpolate(tri, _pairs(mirrored))
+    # The mirror across the perpendicular axis is the mirror across the axis followed by
+    # the reflection through the centre.
+    v_perp = _interpolate(tri, _pairs(-mirrored))
+    v_centre = _interpolate(tri, np.column_stack([-x, -y]))
+    models = _symmetric_model(v, v_axis, v_perp, v_centre)
+    resid = (v[:, None] - models) / (dvel[:, None] if np.ndim(dvel) else dvel)
+    return np.einsum("ij,ij->j", resid, resid), models.T
 
 
 def error_from_chi2(angles, chi2, npoints):
@@ -299,14 +242,22 @@ def fit_point_symmetry(x, y, velocity, dvel=10.0, nsteps=361):
         raise ValueError(f"nsteps must be an integer >= 2, not {nsteps}")
     nsteps = int(nsteps)
 
+    from ._symmetry_scan import chi2_scan, model_at
+
     angles = np.linspace(0.0, 180.0, nsteps)
     # 180 degrees is the same axis as 0: compute it once.
     distinct = angles[:-1]
-    chi2, _, interpolate, v_centre = _chi2_and_models(
-        x, y, v, dvel, distinct, periodic=distinct.size % 2 == 0, keep_models=False)
+    tri = _triangulation(x, y, v)
+    chi2 = np.zeros(distinct.size)
+    v_centre = np.empty(v.size)
+    # On a whole even-sized grid the perpendicular axes are on the grid too (periodic).
+    chi2_scan(tri, x, y, v, np.atleast_1d(dvel), *_turns(distinct), distinct.size % 2 == 0,
+              chi2, v_centre)
     chi2 = np.append(chi2, chi2[0])
     best = int(np.argmin(chi2))  # first minimum, so 0 rather than 180
-    model = _model_at(x, y, v, distinct[best % distinct.size], interpolate, v_centre)
+    model = np.empty(v.size)
+    model_at(tri, x, y, v, *(t[0] for t in _turns([distinct[best % distinct.size]])),
+             v_centre, model)
     return SymmetryFit(
         angle=float(angles[best]),
         error3=error_from_chi2(angles, chi2, v.size),
