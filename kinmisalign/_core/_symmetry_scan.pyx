@@ -23,6 +23,7 @@ sums of large terms: such a point is on the hull, whichever way the walk came.
 
 import numpy as np
 
+cimport cython
 from libc.math cimport NAN, fabs, isfinite
 from libc.stdlib cimport free, malloc
 
@@ -40,6 +41,7 @@ cdef struct Triangle:
     int nb[3]
 
 
+@cython.final  # direct (inlinable) calls of the cdef methods, not through a vtable
 cdef class Triangulation:
     """A triangulation prepared for point location and linear interpolation.
 
