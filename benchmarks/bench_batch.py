@@ -52,7 +52,7 @@ def time_floor(paths):
     keeping only the needed extensions, found by their header sizes, before astropy
     reads them (what `~kinmisalign.read_maps` does).
     """
-    from kinmisalign.maps import _needed_hdus
+    from kinmisalign.maps import _decompress, _needed_hdus, _scan_hdus
 
     def lazy(path):
         return path
@@ -62,8 +62,8 @@ def time_floor(paths):
             return io.BytesIO(fh.read())
 
     def needed_only(path):
-        with gzip.open(path, "rb") as fh:
-            return io.BytesIO(_needed_hdus(fh.read()))
+        content = _decompress(path)
+        return io.BytesIO(_needed_hdus(content, _scan_hdus(content)))
 
     best = np.inf
     for opener in (lazy, in_memory, needed_only):

@@ -301,9 +301,11 @@ def test_needed_extensions_read_as_from_the_whole_file(tmp_path, layout):
     with fits.open(path) as hdul:
         # The scan finds every HDU, with astropy's names and boundaries.
         assert [str(c.get("EXTNAME") or "PRIMARY") for *_, c in hdus] == [h.name for h in hdul]
-        assert hdus[-1][1] == len(raw)
+        assert hdus[-1][2] == len(raw)
+        assert [(start, data) for start, data, *_ in hdus] == [
+            (h._header_offset, h._data_offset) for h in hdul]
         whole = read_maps(hdul)
-    subset = _needed_hdus(raw)
+    subset = _needed_hdus(raw, hdus)
     with fits.open(io.BytesIO(subset)) as hdul:
         assert [h.name for h in hdul] == [
             "PRIMARY", "SPX_SKYCOO", "BINID", "STELLAR_VEL", "STELLAR_VEL_IVAR",
@@ -336,8 +338,80 @@ def test_companions_named_by_header_keys(tmp_path):
 
 
 def test_unscannable_file_is_read_whole():
-    from kinmisalign.maps import _needed_hdus
+    from kinmisalign.maps import _scan_hdus
 
     # No END card: the scan gives up and astropy gets the file as it is.
     blob = b"SIMPLE  =                    T" + b" " * 2850
-    assert _needed_hdus(blob) is blob
+    assert _scan_hdus(blob) is None
+
+
+# -- decompression -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mock_raw(tmp_path_factory):
+    """A DR17 mock MAPS file: its path, its FITS bytes, and read_maps of it."""
+    from kinmisalign.mock import MockGalaxy, write_maps
+
+    path = write_maps(MockGalaxy(plateifu="8000-3703"), tmp_path_factory.mktemp("gz"))
+    return path, gzip.decompress(path.read_bytes()), read_maps(path)
+
+
+def test_content_slices_across_pieces():
+    from kinmisalign.maps import _Content
+
+    data = bytes(range(256)) * 40
+    content = _Content(data[:2880], data[2880:], b"")
+    assert len(content) == len(data) and content.tobytes() == data
+    for start, stop in [(0, 10), (2870, 2890), (2880, 5000), (5000, len(data) + 9), (7, 7)]:
+        assert bytes(content[start:stop]) == data[start:stop]
+    assert isinstance(content[3000:4000], memoryview)  # within one piece: not copied
+
+
+@pytest.mark.parametrize("split", [1, 2880, 100_000])
+def test_multi_member_gzip(mock_raw, tmp_path, split):
+    path, raw, maps = mock_raw
+    multi = tmp_path / "multi.fits.gz"
+    multi.write_bytes(gzip.compress(raw[:split]) + gzip.compress(raw[split:]))
+    _same_maps(read_maps(multi), maps)
+
+
+def test_gzip_padded_with_zeros(mock_raw, tmp_path):
+    path, raw, maps = mock_raw
+    padded = tmp_path / "padded.fits.gz"
+    padded.write_bytes(path.read_bytes() + bytes(100))
+    _same_maps(read_maps(padded), maps)
+
+
+@pytest.mark.parametrize("damage", ["crc", "length", "trailing-junk", "no-trailer", "cut-early"])
+def test_damaged_gzip_stream(mock_raw, tmp_path, damage):
+    # zlib checks the trailer of the whole stream: damage anywhere is an error.
+    path, raw, maps = mock_raw
+    data = bytearray(path.read_bytes())
+    if damage == "crc":
+        data[-8] ^= 1
+    elif damage == "length":
+        data[-4] ^= 1
+    elif damage == "trailing-junk":
+        data += b"junk"
+    elif damage == "no-trailer":
+        del data[-8:]
+    else:
+        del data[len(data) // 10:]
+    bad = tmp_path / "bad.fits.gz"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(MapsFormatError, match="truncated or corrupt gzip"):
+        read_maps(bad)
+
+
+def test_plain_gzip_needs_no_gzip_module(mock_raw, monkeypatch):
+    # One zlib pass reads a whole single-member file; the gzip module is only a fallback.
+    import kinmisalign.maps
+
+    path, raw, maps = mock_raw
+
+    class Refused(gzip.GzipFile):
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("gzip module used")
+
+    monkeypatch.setattr(kinmisalign.maps.gzip, "GzipFile", Refused)
+    _same_maps(read_maps(path), maps)
