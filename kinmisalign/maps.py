@@ -375,20 +375,108 @@ def _decompress(source):
         return _Content(fh.read())
 
 
-def _file_object(source):
-    """The file, or for gzip its decompressed needed extensions in memory.
+_IMAGE_DTYPES = {8: np.dtype("u1"), 16: np.dtype(">i2"), 32: np.dtype(">i4"),
+                 64: np.dtype(">i8"), -32: np.dtype(">f4"), -64: np.dtype(">f8")}
+
+
+# The first card of a primary HDU and of an image extension, in fixed format.
+_PRIMARY_CARD = "SIMPLE  =                    T"
+_IMAGE_CARD = "XTENSION= 'IMAGE   '"
+
+
+class _NotPlain(Exception):
+    """An HDU that astropy may read otherwise than as a raw image (scaled, a table, ...)."""
+
+
+class _Image:
+    """What read_maps uses of an HDU (name, header, data), as astropy's HDU gives them."""
+
+    __slots__ = ("name", "header", "data")
+
+    def __init__(self, name, header, data):
+        self.name, self.header, self.data = name, header, data
+
+
+class _Images:
+    """The HDUs of a scanned file, looked up like an HDUList, without astropy's HDUs.
+
+    An HDU is built when first asked for: its header parsed by `~astropy.io.fits.Header`
+    and its data a big-endian view of the file's bytes, which is what astropy gives for
+    a plain image. Anything else raises `_NotPlain`, and the file goes to astropy.
+
+    Parameters
+    ----------
+    content : `_Content`
+        The file.
+    hdus : list
+        Its HDUs, from `_scan_hdus`.
+    """
+
+    def __init__(self, content, hdus):
+        self._content, self._hdus, self._built = content, hdus, {}
+        self._index = {}
+        for index, (*_, cards) in enumerate(hdus):
+            self._index.setdefault(_hdu_name(cards), index)
+        self._index["PRIMARY"] = 0  # as in astropy, whatever the first HDU's EXTNAME
+
+    def __contains__(self, name):
+        return name.strip().upper() in self._index
+
+    def __getitem__(self, key):
+        index = key if isinstance(key, int) else self._index.get(key.strip().upper())
+        if index is None:
+            raise KeyError(f"Extension {key!r} not found.")
+        if index not in self._built:
+            self._built[index] = self._build(index)
+        return self._built[index]
+
+    def _build(self, index):
+        start, data_start, stop, cards = self._hdus[index]
+        try:
+            text = bytes(self._content[start:data_start]).decode("ascii")
+        except UnicodeDecodeError:
+            raise _NotPlain(index) from None
+        header = fits.Header.fromstring(text)
+        # The BITPIX and NAXISn of the scan are those astropy reads: the same cards, the
+        # first of each keyword. Images only, starting as the standard writes them, and
+        # nothing that scales or offsets the values.
+        dims = [cards[f"NAXIS{i}"] for i in range(1, cards["NAXIS"] + 1)]
+        if (not text.startswith(_PRIMARY_CARD if index == 0 else _IMAGE_CARD)
+                or cards.get("PCOUNT", 0) != 0 or cards.get("GCOUNT", 1) != 1 or 0 in dims
+                or any(key in header for key in ("GROUPS", "BSCALE", "BZERO", "BLANK"))):
+            raise _NotPlain(index)
+        data = None
+        if dims:
+            dtype = _IMAGE_DTYPES[cards["BITPIX"]]
+            view = self._content[data_start:data_start + math.prod(dims) * dtype.itemsize]
+            data = np.frombuffer(view, dtype=dtype).reshape(dims[::-1])
+        name = str(header.get("EXTNAME", "PRIMARY" if index == 0 else ""))
+        return _Image(name, header, data)
+
+
+def _read_file(source, line, maskbits):
+    """read_maps of a file: gzip decompressed in memory, plain images read directly.
 
     astropy reads the extensions it is asked for lazily, seeking back and forth; on a
     gzip stream every backward seek decompresses again from the start, so one pass
-    into memory is faster (and checks the whole stream).
+    into memory is faster (and checks the whole stream). Building astropy's HDUs for
+    the needed extensions then costs twice as much as taking plain images straight
+    from the bytes (`_Images`); a file that is not that simple is left to astropy.
     """
     content = _decompress(source)
     if content is None:
-        return source
-    hdus = _scan_hdus(content)
-    if hdus is None:
-        return io.BytesIO(content.tobytes())
-    return io.BytesIO(_needed_hdus(content, hdus))
+        fileobj = source
+    else:
+        hdus = _scan_hdus(content)
+        if hdus is None:
+            fileobj = io.BytesIO(content.tobytes())
+        else:
+            try:
+                return _read_hdul(_Images(content, hdus), source, line, maskbits)
+            except _NotPlain:
+                fileobj = io.BytesIO(_needed_hdus(content, hdus))
+    with fits.open(fileobj, memmap=False, lazy_load_hdus=True) as hdul:
+        return _read_hdul(hdul, source, line, maskbits)
 
 
 def _as_format_error(exc, source):
@@ -440,8 +528,7 @@ def read_maps(path, *, line=HALPHA_CHANNEL, maskbits=None):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            with fits.open(_file_object(source), memmap=False, lazy_load_hdus=True) as hdul:
-                maps = _read_hdul(hdul, source, line, maskbits)
+            maps = _read_file(source, line, maskbits)
     except MapsFormatError as exc:
         damage = _damage(caught)
         if damage is None:
@@ -466,6 +553,8 @@ def _damage(caught):
 
 
 def _read_hdul(hdul, source, line, maskbits):
+    """MapsData from an HDUList or `_Images`: HDUs by name (and the primary as 0) with
+    ``name``, ``header`` and ``data``; the data-model rules and errors are all here."""
     header = hdul[0].header
     skycoo_hdu = _hdu(hdul, SKYCOO_EXT, source)
     skycoo = skycoo_hdu.data

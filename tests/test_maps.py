@@ -281,13 +281,30 @@ class TestMockFiles:
 # -- reading only the needed extensions ----------------------------------------------------------
 
 def _same_maps(a, b):
+    """Equal MapsData: values, dtypes, units, writeable arrays, masks, bins, meta, header."""
     for name in ("stellar", "gas"):
         fa, fb = getattr(a, name), getattr(b, name)
-        for attr in ("x", "y", "velocity", "ivar", "mask", "binid"):
+        for attr in ("x", "y", "velocity", "ivar", "mask", "binid", "good"):
             va, vb = getattr(fa, attr), getattr(fb, attr)
+            assert type(va) is type(vb), (name, attr)
+            if va is None:
+                continue
+            assert va.dtype == vb.dtype and va.dtype.isnative, (name, attr)
+            assert va.flags.writeable == vb.flags.writeable, (name, attr)
+            assert getattr(va, "unit", None) == getattr(vb, "unit", None), (name, attr)
             assert np.array_equal(np.asarray(va), np.asarray(vb), equal_nan=True), (name, attr)
+        assert (fa.maskbits, fa.name, fa.meta) == (fb.maskbits, fb.name, fb.meta)
     assert a.meta == b.meta
-    assert a.header == b.header
+    assert type(a.header) is type(b.header) is fits.Header
+    assert a.header == b.header and list(a.header.items()) == list(b.header.items())
+
+
+def _refuse_fits_open(monkeypatch):
+    """Make astropy's fits.open fail: what still reads does not use astropy's HDUs."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("fits.open called")
+
+    monkeypatch.setattr(fits, "open", refuse)
 
 
 @pytest.mark.parametrize("layout", ["DR15", "DR17"])
@@ -313,10 +330,76 @@ def test_needed_extensions_read_as_from_the_whole_file(tmp_path, layout):
     _same_maps(read_maps(path), whole)
 
 
-def test_needed_extensions_of_the_real_file(real_maps_path):
+def test_needed_extensions_of_the_real_file(real_maps_path, monkeypatch):
     with fits.open(real_maps_path) as hdul:
         whole = read_maps(hdul)
+    _refuse_fits_open(monkeypatch)  # plain images: read without astropy's HDUs
     _same_maps(read_maps(real_maps_path), whole)
+
+
+@pytest.mark.parametrize("layout", ["DR15", "DR17"])
+def test_plain_images_read_without_astropy_hdus(tmp_path, layout, monkeypatch):
+    from kinmisalign.mock import MockGalaxy, write_maps
+
+    path = write_maps(MockGalaxy(plateifu="8000-6102", binning="HYB10"), tmp_path,
+                      layout=layout)
+    with fits.open(path) as hdul:
+        whole = read_maps(hdul)
+        other = read_maps(hdul, line="NII-6585", maskbits="donotuse")
+    _refuse_fits_open(monkeypatch)
+    _same_maps(read_maps(path), whole)
+    _same_maps(read_maps(path, line="NII-6585", maskbits="donotuse"), other)
+
+
+@pytest.mark.parametrize("layout", ["DR15", "DR17"])
+def test_every_hdu_as_astropy_reads_it(tmp_path, layout):
+    # Header, data (values, dtype, shape) and name of each HDU, by index and by name.
+    from kinmisalign.maps import _decompress, _Images, _scan_hdus
+    from kinmisalign.mock import MockGalaxy, write_maps
+
+    path = write_maps(MockGalaxy(plateifu="8000-6103"), tmp_path, layout=layout)
+    content = _decompress(path)
+    images = _Images(content, _scan_hdus(content))
+    with fits.open(path) as hdul:
+        for index, hdu in enumerate(hdul):
+            for image in (images[index], images[hdu.name]):
+                assert image.name == hdu.name
+                assert image.header == hdu.header
+                if hdu.data is None:
+                    assert image.data is None
+                else:
+                    assert image.data.dtype == hdu.data.dtype
+                    assert np.array_equal(image.data, hdu.data, equal_nan=True)
+        assert images["primary"] is images[0] and "spx_skycoo " in images
+        assert "NOT_THERE" not in images
+        with pytest.raises(KeyError):
+            images["NOT_THERE"]
+
+
+@pytest.mark.parametrize("scaled", ["STELLAR_VEL", "STELLAR_VEL_MASK", "EMLINE_GVEL_IVAR"])
+def test_scaled_extension_read_by_astropy(tmp_path, scaled):
+    # BSCALE/BZERO in a needed extension: not a raw image, so astropy reads the file.
+    from kinmisalign.maps import _decompress, _Images, _NotPlain, _scan_hdus
+    from kinmisalign.mock import MockGalaxy, write_maps
+
+    src = write_maps(MockGalaxy(plateifu="8000-6104"), tmp_path / "src")
+    dst = tmp_path / "scaled.fits.gz"
+
+    def edit(hdul):
+        hdu = hdul[scaled]
+        if hdu.data.dtype.kind == "f":
+            hdu.scale("int32", bscale=1e-3, bzero=5.0)
+        else:  # unsigned masks: astropy writes them with BZERO
+            hdu.data = hdu.data.astype(np.uint32)
+
+    _rewrite(src, dst, edit)
+    content = _decompress(dst)
+    with pytest.raises(_NotPlain):
+        _Images(content, _scan_hdus(content))[scaled]
+    with fits.open(dst) as hdul:
+        assert "BZERO" in hdul[scaled].header
+        whole = read_maps(hdul)
+    _same_maps(read_maps(dst), whole)
 
 
 def test_companions_named_by_header_keys(tmp_path):
