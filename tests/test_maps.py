@@ -299,12 +299,18 @@ def _same_maps(a, b):
     assert a.header == b.header and list(a.header.items()) == list(b.header.items())
 
 
-def _refuse_fits_open(monkeypatch):
-    """Make astropy's fits.open fail: what still reads does not use astropy's HDUs."""
+def _fast_path_only(monkeypatch):
+    """Make astropy's fits.open and the gzip module fail: what still reads is a single zlib
+    pass and images taken straight from the bytes."""
     def refuse(*args, **kwargs):
         raise AssertionError("fits.open called")
 
+    class Refused(gzip.GzipFile):
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("gzip module used")
+
     monkeypatch.setattr(fits, "open", refuse)
+    monkeypatch.setattr(gzip, "GzipFile", Refused)
 
 
 @pytest.mark.parametrize("layout", ["DR15", "DR17"])
@@ -333,7 +339,7 @@ def test_needed_extensions_read_as_from_the_whole_file(tmp_path, layout):
 def test_needed_extensions_of_the_real_file(real_maps_path, monkeypatch):
     with fits.open(real_maps_path) as hdul:
         whole = read_maps(hdul)
-    _refuse_fits_open(monkeypatch)  # plain images: read without astropy's HDUs
+    _fast_path_only(monkeypatch)
     _same_maps(read_maps(real_maps_path), whole)
 
 
@@ -346,18 +352,21 @@ def test_plain_images_read_without_astropy_hdus(tmp_path, layout, monkeypatch):
     with fits.open(path) as hdul:
         whole = read_maps(hdul)
         other = read_maps(hdul, line="NII-6585", maskbits="donotuse")
-    _refuse_fits_open(monkeypatch)
+    _fast_path_only(monkeypatch)
     _same_maps(read_maps(path), whole)
     _same_maps(read_maps(path, line="NII-6585", maskbits="donotuse"), other)
 
 
-@pytest.mark.parametrize("layout", ["DR15", "DR17"])
-def test_every_hdu_as_astropy_reads_it(tmp_path, layout):
+@pytest.mark.parametrize("layout", ["DR15", "DR17", "real"])
+def test_every_hdu_as_astropy_reads_it(tmp_path, layout, request):
     # Header, data (values, dtype, shape) and name of each HDU, by index and by name.
     from kinmisalign.maps import _decompress, _Images, _scan_hdus
     from kinmisalign.mock import MockGalaxy, write_maps
 
-    path = write_maps(MockGalaxy(plateifu="8000-6103"), tmp_path, layout=layout)
+    if layout == "real":
+        path = request.getfixturevalue("real_maps_path")
+    else:
+        path = write_maps(MockGalaxy(plateifu="8000-6103"), tmp_path, layout=layout)
     content = _decompress(path)
     images = _Images(content, _scan_hdus(content))
     with fits.open(path) as hdul:
@@ -485,16 +494,3 @@ def test_damaged_gzip_stream(mock_raw, tmp_path, damage):
     with pytest.raises(MapsFormatError, match="truncated or corrupt gzip"):
         read_maps(bad)
 
-
-def test_plain_gzip_needs_no_gzip_module(mock_raw, monkeypatch):
-    # One zlib pass reads a whole single-member file; the gzip module is only a fallback.
-    import kinmisalign.maps
-
-    path, raw, maps = mock_raw
-
-    class Refused(gzip.GzipFile):
-        def __init__(self, *args, **kwargs):
-            raise AssertionError("gzip module used")
-
-    monkeypatch.setattr(kinmisalign.maps.gzip, "GzipFile", Refused)
-    _same_maps(read_maps(path), maps)
