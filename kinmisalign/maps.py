@@ -147,9 +147,9 @@ _NEEDED = (SKYCOO_EXT, BINID_EXT, STELLAR_VEL_EXT, GAS_VEL_EXT)
 # Deflate expands data at most 1032-fold: a gzip trailer claiming more is not believed.
 _MAX_GZIP_RATIO = 1032
 
-# The first card from a card boundary on whose keyword starts with END; a structural
-# keyword and its value indicator, the same way. Regular expressions step from card to card
-# far faster than Python.
+# Matched at a card boundary, these find the next card whose keyword starts with END, or is a
+# structural one (with its value field): regular expressions step from card to card far
+# faster than a Python loop over the cards.
 _END_KEYWORD = re.compile(rb"(?:.{80})*?END", re.DOTALL)
 _STRUCTURAL = re.compile(
     rb"(?:.{80})*?(BITPIX|NAXIS\d{0,3}|PCOUNT|GCOUNT|GROUPS|EXTNAME|QUALDATA|ERRDATA) *= (.{70})",
