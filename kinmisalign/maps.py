@@ -2,6 +2,7 @@
 
 import gzip
 import io
+import math
 import os
 import re
 import warnings
@@ -140,30 +141,109 @@ _READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError, Typ
 
 _BLOCK = 2880
 _CARD = 80
+_END_CARD = b"END" + b" " * 77
 # The extensions read_maps needs; their QUALDATA/ERRDATA companions are added as found.
 _NEEDED = (SKYCOO_EXT, BINID_EXT, STELLAR_VEL_EXT, GAS_VEL_EXT)
+# Deflate expands data at most 1032-fold: a gzip trailer claiming more is not believed.
+_MAX_GZIP_RATIO = 1032
+
+# Matched at a card boundary, these find the next card whose keyword starts with END, or is a
+# structural one (with its value field): regular expressions step from card to card far
+# faster than a Python loop over the cards.
+_END_KEYWORD = re.compile(rb"(?:.{80})*?END", re.DOTALL)
+_STRUCTURAL = re.compile(
+    rb"(?:.{80})*?(BITPIX|NAXIS\d{0,3}|PCOUNT|GCOUNT|GROUPS|EXTNAME|QUALDATA|ERRDATA) *= (.{70})",
+    re.DOTALL)
+_KEYWORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+_STRING_VALUE = re.compile(rb" *'((?:[^']|'')*)'")
+_INTEGER_VALUE = re.compile(rb" *([-+]?[0-9]+) *(?:/.*)?", re.DOTALL)
 
 
-def _card_value(card):
-    """Value of a FITS card image as str or int, None when it is neither."""
-    text = card[10:].decode("ascii", "replace")
-    if text.lstrip().startswith("'"):
-        text = text.lstrip()[1:]
-        value, i = [], 0
-        while i < len(text):
-            if text[i] == "'":
-                if text[i + 1:i + 2] == "'":  # an escaped quote
-                    value.append("'")
-                    i += 2
-                    continue
-                return "".join(value).rstrip()
-            value.append(text[i])
-            i += 1
-        return None
-    try:
-        return int(text.split("/", 1)[0])
-    except ValueError:
-        return None
+class _Content:
+    """A file in memory held as consecutive byte strings, sliced as if joined.
+
+    `_decompress` gives a gzipped file as its first block and the rest, and joining
+    them would copy the whole file; slices within one piece are memoryviews of it.
+
+    Parameters
+    ----------
+    *pieces : bytes
+        The file's bytes, in order.
+    """
+
+    def __init__(self, *pieces):
+        self._pieces = [memoryview(piece) for piece in pieces if len(piece)]
+        self._starts = []
+        size = 0
+        for piece in self._pieces:
+            self._starts.append(size)
+            size += len(piece)
+        self._size = size
+
+    def __len__(self):
+        return self._size
+
+    def __getitem__(self, key):
+        """Bytes ``start:stop`` as a memoryview, a copy only when they span two pieces."""
+        start, stop, step = key.indices(self._size)
+        if step != 1:
+            raise ValueError("only contiguous slices of a file's bytes")
+        parts = []
+        for first, piece in zip(self._starts, self._pieces, strict=True):
+            lo, hi = max(start, first), min(stop, first + len(piece))
+            if lo < hi:
+                parts.append(piece[lo - first:hi - first])
+        if len(parts) == 1:
+            return parts[0]
+        return memoryview(b"".join(parts))
+
+    def tobytes(self):
+        """The whole file as one bytes object (a copy)."""
+        return b"".join(self._pieces)
+
+
+def _card_value(value):
+    """The value (columns 11 to 80 of a card image) as str or int, None when neither."""
+    match = _STRING_VALUE.match(value)
+    if match:
+        return match.group(1).replace(b"''", b"'").decode("ascii", "replace").rstrip()
+    match = _INTEGER_VALUE.fullmatch(value)
+    return int(match.group(1)) if match else None
+
+
+def _header(buffer, start):
+    """The header starting at ``start``: its blocks up to the one with the END card.
+
+    Parameters
+    ----------
+    buffer : bytes, memoryview or `_Content`
+        The file.
+    start : int
+        Offset of the header.
+
+    Returns
+    -------
+    (bytes, int) or None
+        The header's blocks and the offset of its END card in them; None when there is
+        no END card before the end of the file, or when it is not a plain one (astropy
+        mends those, with a warning: the file is then left to it).
+    """
+    blocks = (len(buffer) - start) // _BLOCK
+    length, card = 4, 0
+    while True:
+        header = bytes(buffer[start:start + min(length, blocks) * _BLOCK])
+        match = _END_KEYWORD.match(header, card)
+        while match:
+            card = match.end() - 3
+            if header[card:card + _CARD] == _END_CARD:
+                return header[:(card // _BLOCK + 1) * _BLOCK], card
+            if header[card + 3] not in _KEYWORD_BYTES:
+                return None
+            # A keyword that only starts with END (ENDTIME, ...).
+            match = _END_KEYWORD.match(header, card + _CARD)
+        if length >= blocks:
+            return None
+        card, length = len(header), length * 4
 
 
 def _scan_hdus(buffer):
@@ -172,82 +252,231 @@ def _scan_hdus(buffer):
     Reads only the structural keywords of each header. Returns None when anything
     is not plain (random groups, a missing END, a size past the end of the data),
     so that the caller hands the whole file to astropy instead.
+
+    Parameters
+    ----------
+    buffer : bytes, memoryview or `_Content`
+        The file.
+
+    Returns
+    -------
+    list of (start, data, stop, cards) or None
+        Per HDU: the offsets of its header, its data and its end, and a dict of its
+        structural keywords (str or int values; None when unreadable).
     """
-    keys = {b"BITPIX  ", b"NAXIS   ", b"PCOUNT  ", b"GCOUNT  ", b"EXTNAME ", b"QUALDATA",
-            b"ERRDATA ", b"GROUPS  "}
     hdus, start, size = [], 0, len(buffer)
     while start < size:
-        cards, pos, end = {}, start, None
-        while end is None:
-            if pos + _BLOCK > size:
-                return None
-            block = buffer[pos:pos + _BLOCK]
-            pos += _BLOCK
-            for i in range(0, _BLOCK, _CARD):
-                card = block[i:i + _CARD]
-                key = card[:8]
-                if key == b"END     ":
-                    end = pos
-                    break
-                if card[8:10] == b"= " and (key in keys or key.startswith(b"NAXIS")):
-                    cards[key.rstrip().decode("ascii")] = _card_value(card)
+        found = _header(buffer, start)
+        if found is None:
+            return None
+        header, end_card = found
+        cards = {}
+        match = _STRUCTURAL.match(header, 0, end_card)
+        while match:
+            at = match.start(1)
+            if match.start(2) - at == 10:
+                cards.setdefault(match.group(1).decode("ascii"), _card_value(match.group(2)))
+            match = _STRUCTURAL.match(header, at + _CARD, end_card)
         naxis, bitpix = cards.get("NAXIS"), cards.get("BITPIX")
         if not isinstance(naxis, int) or bitpix not in (8, 16, 32, 64, -32, -64):
             return None
-        if cards.get("GROUPS") is not None:
+        if "GROUPS" in cards:
             return None
+        pcount, gcount = cards.get("PCOUNT", 0), cards.get("GCOUNT", 1)
         if naxis:
             dims = [cards.get(f"NAXIS{i}") for i in range(1, naxis + 1)]
-            if not all(isinstance(n, int) and n >= 0 for n in dims):
+            if not all(isinstance(n, int) and n >= 0 for n in dims + [pcount, gcount]):
                 return None
-            nelem = int(np.prod(dims, dtype=np.int64)) + int(cards.get("PCOUNT") or 0)
-            nbytes = abs(bitpix) // 8 * int(cards.get("GCOUNT") or 1) * nelem
+            nbytes = abs(bitpix) // 8 * gcount * (math.prod(dims) + pcount)
         else:
             nbytes = 0
+        end = start + len(header)
         stop = end + -(-nbytes // _BLOCK) * _BLOCK
         if stop > size:
             return None
-        hdus.append((start, stop, cards))
+        hdus.append((start, end, stop, cards))
         start = stop
     return hdus
 
 
-def _needed_hdus(buffer):
+def _hdu_name(cards):
+    """The name an HDU is looked up by: its scanned EXTNAME, stripped, in upper case."""
+    return str(cards.get("EXTNAME") or "").strip().upper()
+
+
+def _needed_hdus(buffer, hdus):
     """A FITS file holding only the primary HDU and the extensions read_maps uses.
 
     astropy parses every header it passes on the way to a named extension; a MAPS
     file has 40 to 60 extensions and read_maps needs about nine, so skipping the
-    others by their sizes roughly halves the reading time. Returns the whole
-    buffer when the file cannot be scanned simply.
+    others by their sizes roughly halves the reading time.
+
+    Parameters
+    ----------
+    buffer : bytes, memoryview or `_Content`
+        The file.
+    hdus : list
+        Its HDUs, from `_scan_hdus`.
+
+    Returns
+    -------
+    bytes
     """
-    hdus = _scan_hdus(buffer)
-    if not hdus:
-        return buffer
-    names = [str(cards.get("EXTNAME") or "").strip().upper() for _, _, cards in hdus]
+    names = [_hdu_name(cards) for *_, cards in hdus]
     wanted = set(_NEEDED)
-    for name, (_, _, cards) in zip(names, hdus, strict=True):
+    for name, (*_, cards) in zip(names, hdus, strict=True):
         if name in _NEEDED:
             for key, suffix in (("QUALDATA", "MASK"), ("ERRDATA", "IVAR")):
                 companion = cards.get(key)
                 companion = companion if isinstance(companion, str) else f"{name}_{suffix}"
                 wanted.add(companion.strip().upper())
     keep = [0] + [i for i in range(1, len(hdus)) if names[i] in wanted]
-    return b"".join(buffer[hdus[i][0]:hdus[i][1]] for i in keep)
+    return b"".join(buffer[hdus[i][0]:hdus[i][2]] for i in keep)
 
 
-def _file_object(source):
-    """The file, or for gzip its decompressed needed extensions in memory.
+def _decompress(source):
+    """The decompressed content of a gzip file, or None when the file is not gzipped.
+
+    One pass with zlib, which checks the CRC-32 and length of the trailer, into a
+    buffer of the size the trailer gives (the first block apart): no growing and no
+    final copy, which together cost as much as the decompression itself. A stream
+    zlib does not read cleanly as one member (several members, damage, a cut) is read
+    by the gzip module, as before, which also raises the errors.
+
+    Parameters
+    ----------
+    source : str
+        Path of the file.
+
+    Returns
+    -------
+    `_Content` or None
+    """
+    with open(source, "rb") as fh:
+        if fh.read(2) != b"\x1f\x8b":
+            return None
+        fh.seek(0)
+        data = fh.read()
+    inflater = zlib.decompressobj(wbits=31)  # 16 + 15: one gzip member
+    try:
+        # decompress() stops after the first block and leaves the rest of the input to
+        # flush(), the one call that takes an output size: the length in the trailer.
+        head = inflater.decompress(data, _BLOCK)
+        size = int.from_bytes(data[-4:], "little") - len(head)
+        rest = inflater.flush(size if 0 < size <= _MAX_GZIP_RATIO * len(data)
+                              else zlib.DEF_BUF_SIZE)
+    except zlib.error:
+        pass
+    else:
+        # flush() does not raise on damage: only a stream read to its end is whole.
+        if inflater.eof and not inflater.unused_data.lstrip(b"\0"):
+            return _Content(head, rest)
+    with gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as fh:
+        return _Content(fh.read())
+
+
+_IMAGE_DTYPES = {8: np.dtype("u1"), 16: np.dtype(">i2"), 32: np.dtype(">i4"),
+                 64: np.dtype(">i8"), -32: np.dtype(">f4"), -64: np.dtype(">f8")}
+
+
+# The first card of a primary HDU and of an image extension, in fixed format.
+_PRIMARY_CARD = "SIMPLE  =                    T"
+_IMAGE_CARD = "XTENSION= 'IMAGE   '"
+
+
+class _NotPlain(Exception):
+    """An HDU that astropy may read otherwise than as a raw image (scaled, a table, ...)."""
+
+
+class _Image:
+    """What read_maps uses of an HDU (name, header, data), as astropy's HDU gives them."""
+
+    __slots__ = ("name", "header", "data")
+
+    def __init__(self, name, header, data):
+        self.name, self.header, self.data = name, header, data
+
+
+class _Images:
+    """The HDUs of a scanned file, looked up like an HDUList, without astropy's HDUs.
+
+    An HDU is built when first asked for: its header parsed by `~astropy.io.fits.Header`
+    and its data a big-endian view of the file's bytes, which is what astropy gives for
+    a plain image. Anything else raises `_NotPlain`, and the file goes to astropy.
+
+    Parameters
+    ----------
+    content : `_Content`
+        The file.
+    hdus : list
+        Its HDUs, from `_scan_hdus`.
+    """
+
+    def __init__(self, content, hdus):
+        self._content, self._hdus, self._built = content, hdus, {}
+        self._index = {}
+        for index, (*_, cards) in enumerate(hdus):
+            self._index.setdefault(_hdu_name(cards), index)
+        self._index["PRIMARY"] = 0  # as in astropy, whatever the first HDU's EXTNAME
+
+    def __contains__(self, name):
+        return name.strip().upper() in self._index
+
+    def __getitem__(self, key):
+        index = key if isinstance(key, int) else self._index.get(key.strip().upper())
+        if index is None:
+            raise KeyError(f"Extension {key!r} not found.")
+        if index not in self._built:
+            self._built[index] = self._build(index)
+        return self._built[index]
+
+    def _build(self, index):
+        start, data_start, stop, cards = self._hdus[index]
+        try:
+            text = bytes(self._content[start:data_start]).decode("ascii")
+        except UnicodeDecodeError:
+            raise _NotPlain(index) from None
+        header = fits.Header.fromstring(text)
+        # The BITPIX and NAXISn of the scan are those astropy reads: the same cards, the
+        # first of each keyword. Images only, starting as the standard writes them, and
+        # nothing that scales or offsets the values.
+        dims = [cards[f"NAXIS{i}"] for i in range(1, cards["NAXIS"] + 1)]
+        if (not text.startswith(_PRIMARY_CARD if index == 0 else _IMAGE_CARD)
+                or cards.get("PCOUNT", 0) != 0 or cards.get("GCOUNT", 1) != 1 or 0 in dims
+                or any(key in header for key in ("GROUPS", "BSCALE", "BZERO", "BLANK"))):
+            raise _NotPlain(index)
+        data = None
+        if dims:
+            dtype = _IMAGE_DTYPES[cards["BITPIX"]]
+            view = self._content[data_start:data_start + math.prod(dims) * dtype.itemsize]
+            data = np.frombuffer(view, dtype=dtype).reshape(dims[::-1])
+        name = str(header.get("EXTNAME", "PRIMARY" if index == 0 else ""))
+        return _Image(name, header, data)
+
+
+def _read_file(source, line, maskbits):
+    """read_maps of a file: gzip decompressed in memory, plain images read directly.
 
     astropy reads the extensions it is asked for lazily, seeking back and forth; on a
     gzip stream every backward seek decompresses again from the start, so one pass
-    into memory is faster (and checks the whole stream).
+    into memory is faster (and checks the whole stream). Building astropy's HDUs for
+    the needed extensions then costs twice as much as taking plain images straight
+    from the bytes (`_Images`); a file that is not that simple is left to astropy.
     """
-    with open(source, "rb") as fh:
-        gzipped = fh.read(2) == b"\x1f\x8b"
-    if not gzipped:
-        return source
-    with gzip.open(source, "rb") as fh:
-        return io.BytesIO(_needed_hdus(fh.read()))
+    content = _decompress(source)
+    if content is None:
+        fileobj = source
+    else:
+        hdus = _scan_hdus(content)
+        if hdus is None:
+            fileobj = io.BytesIO(content.tobytes())
+        else:
+            try:
+                return _read_hdul(_Images(content, hdus), source, line, maskbits)
+            except _NotPlain:
+                fileobj = io.BytesIO(_needed_hdus(content, hdus))
+    with fits.open(fileobj, memmap=False, lazy_load_hdus=True) as hdul:
+        return _read_hdul(hdul, source, line, maskbits)
 
 
 def _as_format_error(exc, source):
@@ -299,8 +528,7 @@ def read_maps(path, *, line=HALPHA_CHANNEL, maskbits=None):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            with fits.open(_file_object(source), memmap=False, lazy_load_hdus=True) as hdul:
-                maps = _read_hdul(hdul, source, line, maskbits)
+            maps = _read_file(source, line, maskbits)
     except MapsFormatError as exc:
         damage = _damage(caught)
         if damage is None:
@@ -325,6 +553,8 @@ def _damage(caught):
 
 
 def _read_hdul(hdul, source, line, maskbits):
+    """MapsData from an HDUList or `_Images`: HDUs by name (and the primary as 0) with
+    ``name``, ``header`` and ``data``; the data-model rules and errors are all here."""
     header = hdul[0].header
     skycoo_hdu = _hdu(hdul, SKYCOO_EXT, source)
     skycoo = skycoo_hdu.data

@@ -281,13 +281,36 @@ class TestMockFiles:
 # -- reading only the needed extensions ----------------------------------------------------------
 
 def _same_maps(a, b):
+    """Equal MapsData: values, dtypes, units, writeable arrays, masks, bins, meta, header."""
     for name in ("stellar", "gas"):
         fa, fb = getattr(a, name), getattr(b, name)
-        for attr in ("x", "y", "velocity", "ivar", "mask", "binid"):
+        for attr in ("x", "y", "velocity", "ivar", "mask", "binid", "good"):
             va, vb = getattr(fa, attr), getattr(fb, attr)
+            assert type(va) is type(vb), (name, attr)
+            if va is None:
+                continue
+            assert va.dtype == vb.dtype and va.dtype.isnative, (name, attr)
+            assert va.flags.writeable == vb.flags.writeable, (name, attr)
+            assert getattr(va, "unit", None) == getattr(vb, "unit", None), (name, attr)
             assert np.array_equal(np.asarray(va), np.asarray(vb), equal_nan=True), (name, attr)
+        assert (fa.maskbits, fa.name, fa.meta) == (fb.maskbits, fb.name, fb.meta)
     assert a.meta == b.meta
-    assert a.header == b.header
+    assert type(a.header) is type(b.header) is fits.Header
+    assert a.header == b.header and list(a.header.items()) == list(b.header.items())
+
+
+def _fast_path_only(monkeypatch):
+    """Make astropy's fits.open and the gzip module fail: what still reads is a single zlib
+    pass and images taken straight from the bytes."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("fits.open called")
+
+    class Refused(gzip.GzipFile):
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("gzip module used")
+
+    monkeypatch.setattr(fits, "open", refuse)
+    monkeypatch.setattr(gzip, "GzipFile", Refused)
 
 
 @pytest.mark.parametrize("layout", ["DR15", "DR17"])
@@ -301,9 +324,11 @@ def test_needed_extensions_read_as_from_the_whole_file(tmp_path, layout):
     with fits.open(path) as hdul:
         # The scan finds every HDU, with astropy's names and boundaries.
         assert [str(c.get("EXTNAME") or "PRIMARY") for *_, c in hdus] == [h.name for h in hdul]
-        assert hdus[-1][1] == len(raw)
+        assert hdus[-1][2] == len(raw)
+        assert [(start, data) for start, data, *_ in hdus] == [
+            (h._header_offset, h._data_offset) for h in hdul]
         whole = read_maps(hdul)
-    subset = _needed_hdus(raw)
+    subset = _needed_hdus(raw, hdus)
     with fits.open(io.BytesIO(subset)) as hdul:
         assert [h.name for h in hdul] == [
             "PRIMARY", "SPX_SKYCOO", "BINID", "STELLAR_VEL", "STELLAR_VEL_IVAR",
@@ -311,10 +336,79 @@ def test_needed_extensions_read_as_from_the_whole_file(tmp_path, layout):
     _same_maps(read_maps(path), whole)
 
 
-def test_needed_extensions_of_the_real_file(real_maps_path):
+def test_needed_extensions_of_the_real_file(real_maps_path, monkeypatch):
     with fits.open(real_maps_path) as hdul:
         whole = read_maps(hdul)
+    _fast_path_only(monkeypatch)
     _same_maps(read_maps(real_maps_path), whole)
+
+
+@pytest.mark.parametrize("layout", ["DR15", "DR17"])
+def test_plain_images_read_without_astropy_hdus(tmp_path, layout, monkeypatch):
+    from kinmisalign.mock import MockGalaxy, write_maps
+
+    path = write_maps(MockGalaxy(plateifu="8000-6102", binning="HYB10"), tmp_path,
+                      layout=layout)
+    with fits.open(path) as hdul:
+        whole = read_maps(hdul)
+        other = read_maps(hdul, line="NII-6585", maskbits="donotuse")
+    _fast_path_only(monkeypatch)
+    _same_maps(read_maps(path), whole)
+    _same_maps(read_maps(path, line="NII-6585", maskbits="donotuse"), other)
+
+
+@pytest.mark.parametrize("layout", ["DR15", "DR17", "real"])
+def test_every_hdu_as_astropy_reads_it(tmp_path, layout, request):
+    # Header, data (values, dtype, shape) and name of each HDU, by index and by name.
+    from kinmisalign.maps import _decompress, _Images, _scan_hdus
+    from kinmisalign.mock import MockGalaxy, write_maps
+
+    if layout == "real":
+        path = request.getfixturevalue("real_maps_path")
+    else:
+        path = write_maps(MockGalaxy(plateifu="8000-6103"), tmp_path, layout=layout)
+    content = _decompress(path)
+    images = _Images(content, _scan_hdus(content))
+    with fits.open(path) as hdul:
+        for index, hdu in enumerate(hdul):
+            for image in (images[index], images[hdu.name]):
+                assert image.name == hdu.name
+                assert image.header == hdu.header
+                if hdu.data is None:
+                    assert image.data is None
+                else:
+                    assert image.data.dtype == hdu.data.dtype
+                    assert np.array_equal(image.data, hdu.data, equal_nan=True)
+        assert images["primary"] is images[0] and "spx_skycoo " in images
+        assert "NOT_THERE" not in images
+        with pytest.raises(KeyError):
+            images["NOT_THERE"]
+
+
+@pytest.mark.parametrize("scaled", ["STELLAR_VEL", "STELLAR_VEL_MASK", "EMLINE_GVEL_IVAR"])
+def test_scaled_extension_read_by_astropy(tmp_path, scaled):
+    # BSCALE/BZERO in a needed extension: not a raw image, so astropy reads the file.
+    from kinmisalign.maps import _decompress, _Images, _NotPlain, _scan_hdus
+    from kinmisalign.mock import MockGalaxy, write_maps
+
+    src = write_maps(MockGalaxy(plateifu="8000-6104"), tmp_path / "src")
+    dst = tmp_path / "scaled.fits.gz"
+
+    def edit(hdul):
+        hdu = hdul[scaled]
+        if hdu.data.dtype.kind == "f":
+            hdu.scale("int32", bscale=1e-3, bzero=5.0)
+        else:  # unsigned masks: astropy writes them with BZERO
+            hdu.data = hdu.data.astype(np.uint32)
+
+    _rewrite(src, dst, edit)
+    content = _decompress(dst)
+    with pytest.raises(_NotPlain):
+        _Images(content, _scan_hdus(content))[scaled]
+    with fits.open(dst) as hdul:
+        assert "BZERO" in hdul[scaled].header
+        whole = read_maps(hdul)
+    _same_maps(read_maps(dst), whole)
 
 
 def test_companions_named_by_header_keys(tmp_path):
@@ -336,8 +430,67 @@ def test_companions_named_by_header_keys(tmp_path):
 
 
 def test_unscannable_file_is_read_whole():
-    from kinmisalign.maps import _needed_hdus
+    from kinmisalign.maps import _scan_hdus
 
     # No END card: the scan gives up and astropy gets the file as it is.
     blob = b"SIMPLE  =                    T" + b" " * 2850
-    assert _needed_hdus(blob) is blob
+    assert _scan_hdus(blob) is None
+
+
+# -- decompression -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mock_raw(tmp_path_factory):
+    """A DR17 mock MAPS file: its path, its FITS bytes, and read_maps of it."""
+    from kinmisalign.mock import MockGalaxy, write_maps
+
+    path = write_maps(MockGalaxy(plateifu="8000-3703"), tmp_path_factory.mktemp("gz"))
+    return path, gzip.decompress(path.read_bytes()), read_maps(path)
+
+
+def test_content_slices_across_pieces():
+    from kinmisalign.maps import _Content
+
+    data = bytes(range(256)) * 40
+    content = _Content(data[:2880], data[2880:], b"")
+    assert len(content) == len(data) and content.tobytes() == data
+    for start, stop in [(0, 10), (2870, 2890), (2880, 5000), (5000, len(data) + 9), (7, 7)]:
+        assert bytes(content[start:stop]) == data[start:stop]
+    assert isinstance(content[3000:4000], memoryview)  # within one piece: not copied
+
+
+@pytest.mark.parametrize("split", [1, 2880, 100_000])
+def test_multi_member_gzip(mock_raw, tmp_path, split):
+    path, raw, maps = mock_raw
+    multi = tmp_path / "multi.fits.gz"
+    multi.write_bytes(gzip.compress(raw[:split]) + gzip.compress(raw[split:]))
+    _same_maps(read_maps(multi), maps)
+
+
+def test_gzip_padded_with_zeros(mock_raw, tmp_path):
+    path, raw, maps = mock_raw
+    padded = tmp_path / "padded.fits.gz"
+    padded.write_bytes(path.read_bytes() + bytes(100))
+    _same_maps(read_maps(padded), maps)
+
+
+@pytest.mark.parametrize("damage", ["crc", "length", "trailing-junk", "no-trailer", "cut-early"])
+def test_damaged_gzip_stream(mock_raw, tmp_path, damage):
+    # zlib checks the trailer of the whole stream: damage anywhere is an error.
+    path, raw, maps = mock_raw
+    data = bytearray(path.read_bytes())
+    if damage == "crc":
+        data[-8] ^= 1
+    elif damage == "length":
+        data[-4] ^= 1
+    elif damage == "trailing-junk":
+        data += b"junk"
+    elif damage == "no-trailer":
+        del data[-8:]
+    else:
+        del data[len(data) // 10:]
+    bad = tmp_path / "bad.fits.gz"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(MapsFormatError, match="truncated or corrupt gzip"):
+        read_maps(bad)
+
