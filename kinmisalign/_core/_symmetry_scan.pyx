@@ -260,8 +260,9 @@ def chi2_scan(Triangulation tri, double[::1] x, double[::1] y, double[::1] v, do
         ``conj(z) * turn``.
     periodic : bool
         True when the axes are a whole even-sized grid over [0, 180): the
-        perpendicular of axis ``k`` is then axis ``k + K/2`` (mod K) and its
-        images need not be located again.
+        perpendicular of axis ``k`` is then axis ``k + K/2`` (mod K), whose
+        images are those of axis ``k`` reflected through the centre, and
+        ``turn`` is only used for the first K/2 axes.
     chi2 : ndarray of float64
         Output, one per axis: the chi-square is *added* to it.
     v_centre : ndarray of float64
@@ -269,7 +270,8 @@ def chi2_scan(Triangulation tri, double[::1] x, double[::1] y, double[::1] v, do
         through the centre (NaN outside the data).
     """
     cdef Py_ssize_t n = x.shape[0], nang = turn_re.shape[0], i, j, half = nang // 2
-    cdef int start_axis = 0, start_perp = 0, start_row = 0, start_centre = 0
+    cdef int start_axis = 0, start_perp = 0, start_row = 0, start_row_perp = 0
+    cdef int start_centre = 0
     cdef double wx, wy, qx, qy, resid, model, err, vc
     cdef double *axis_buf
     cdef double *perp_buf
@@ -297,18 +299,30 @@ def chi2_scan(Triangulation tri, double[::1] x, double[::1] y, double[::1] v, do
                 err = dvel[i] if dvel.shape[0] == n else dvel[0]
                 wx = x[i]
                 wy = -y[i]  # conj(z)
-                # The first image of each point starts from the previous point's first one
-                # (neighbouring points have neighbouring images); the others from the last.
+                # Each image starts its walk from the triangle of the one before; the first
+                # from the previous point's first (neighbouring points, neighbouring images).
                 start_axis = start_row
-                for j in range(nang):
-                    qx = wx * turn_re[j] - wy * turn_im[j]
-                    qy = wx * turn_im[j] + wy * turn_re[j]
-                    axis_buf[j] = tri._value(qx, qy, &start_axis)
-                    if j == 0:
-                        start_row = start_axis
-                    if not periodic:
+                if periodic:
+                    # The image across axis k + K/2 (the perpendicular of k) is that across
+                    # k reflected through the centre: two independent walks, interleaved so
+                    # that the processor overlaps them.
+                    start_perp = start_row_perp
+                    for j in range(half):
+                        qx = wx * turn_re[j] - wy * turn_im[j]
+                        qy = wx * turn_im[j] + wy * turn_re[j]
+                        axis_buf[j] = tri._value(qx, qy, &start_axis)
+                        axis_buf[j + half] = tri._value(-qx, -qy, &start_perp)
+                        if j == 0:
+                            start_row, start_row_perp = start_axis, start_perp
+                else:
+                    for j in range(nang):
+                        qx = wx * turn_re[j] - wy * turn_im[j]
+                        qy = wx * turn_im[j] + wy * turn_re[j]
+                        axis_buf[j] = tri._value(qx, qy, &start_axis)
                         # Across the perpendicular axis: the image reflected through the centre.
                         perp_buf[j] = tri._value(-qx, -qy, &start_perp)
+                        if j == 0:
+                            start_row = start_axis
                 for j in range(nang):
                     if periodic:
                         model = _model(v[i], axis_buf[j], axis_buf[(j + half) % nang], vc)
