@@ -17,7 +17,9 @@ import kinmisalign.batch as batch
 from kinmisalign import add_kinematic_columns
 from kinmisalign._checkpoint import item_id
 
-FAST = {"method": "fast"}
+# 0.05-degree steps: ten times the work of the default grid, so that a run of these small
+# mocks lasts long enough (about a second) to be killed at chosen moments.
+FAST = {"method": "fast", "nsteps": 3601}
 
 
 def main(catalogue, source, checkpoint, output, submitted_log, workers):

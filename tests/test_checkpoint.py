@@ -22,7 +22,9 @@ from kinmisalign import CheckpointError, add_kinematic_columns
 from kinmisalign._checkpoint import _PAUSE_ENV, Checkpoint, item_id
 from kinmisalign.batch import Key, measure_files
 
-FAST = {"method": "fast"}
+# 0.05-degree steps: ten times the work of the default grid, so that a run of these small
+# mocks lasts long enough (about a second) to be killed at chosen moments.
+FAST = {"method": "fast", "nsteps": 3601}
 SCRIPT = Path(__file__).with_name("_resumable_run.py")
 PACKAGE_ROOT = str(Path(kinmisalign.__file__).resolve().parent.parent)
 
@@ -161,10 +163,10 @@ def test_sigkill_at_random_points(survey, reference, tmp_path, seed, workers):
         before = committed(checkpoint) if checkpoint.exists() else set()
         proc, log = _start(survey, tmp_path, run, workers)
         # Mostly: after a random number of records came back, a random moment later (in
-        # the middle of a measurement, about 20 ms for these small mocks, or of a commit);
-        # now and then while it starts.
+        # the middle of a measurement, about 50 ms with FAST, or of a commit); now and then
+        # while it starts.
         early = rng.random() < 0.15
-        progress, delay = rng.randint(1, 8), rng.uniform(0.0, 0.05)
+        progress, delay = rng.randint(1, 8), rng.uniform(0.0, 0.1)
         started = time.monotonic()
         while not early and proc.poll() is None and _log(log)[1] < progress \
                 and time.monotonic() - started < 300:
@@ -282,9 +284,9 @@ def small_checkpoint(survey, tmp_path):
     ({"threshold": 0.7}, "usable threshold"),
     ({"model": "toy"}, "usability model"),
     ({"maskbits": "donotuse"}, "mask bits"),
-    ({"fit_options": {"method": "fast", "min_points": 50}}, "min_points"),
-    ({"fit_options": {"method": "pafit"}}, "PA method"),
-    ({"fit_options": {"method": "fast", "nsteps": 181}}, "other fit options"),
+    ({"fit_options": dict(FAST, min_points=50)}, "min_points"),
+    ({"fit_options": dict(FAST, method="pafit")}, "PA method"),
+    ({"fit_options": dict(FAST, nsteps=181)}, "other fit options"),
     ({"clean_options": {"sigma": 4.0}}, "cleaning options"),
     ({"daptype": "VOR10-MILESHC-MASTARSSP"}, "DAPTYPE"),
     ({"line": "Hb-4862"}, "emission line"),
