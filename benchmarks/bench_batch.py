@@ -6,7 +6,8 @@ measures, per observation:
 
 - the floor: decompressing each file and reading only the extensions the
   pipeline needs (``SPX_SKYCOO``, ``BINID``, the stellar and gas velocity
-  extensions and their mask and inverse-variance companions);
+  extensions and their mask and inverse-variance companions), measured before
+  and after the rest and averaged, as the speed of a virtual machine drifts;
 - the pipeline in one process: `~kinmisalign.read_maps`, cleaning and fitting
   both fields (the ``fast`` engine), the misalignment and the network input
   of both fields;
@@ -157,20 +158,25 @@ def main(argv=None):
         print(f"{len(paths)} mock MAPS files ready in {time.perf_counter() - start:.1f} s "
               f"({sum(p.stat().st_size for p in paths) / len(paths) / 1e6:.2f} MB each)")
 
-        floor = time_floor(paths)
+        # The machine's speed drifts (a virtual machine): the floor is measured before and
+        # after the runs, and the ratios are taken to the mean of the two.
+        floor_before = time_floor(paths)
         serial, with_input = time_pipeline(paths, args.method)
         batch, table = time_batch(paths, args.workers, args.method)
         n_fitted = int((~table["PA_STELLAR"].mask).sum())
         startup = time_startup(directory, args.workers, args.method)
         steady = (batch * len(paths) - startup) / len(paths)
+        if not args.quick:
+            many = [paths[i % len(paths)] for i in range(1000)]
+            long_run, _ = time_batch(many, args.workers, args.method)
+        floor_after = time_floor(paths)
+        floor = (floor_before + floor_after) / 2
         # (label, s/obs, seconds paid once per run)
         rows = [("floor: decompress + read needed", floor, 0.0),
                 ("pipeline, 1 process", serial, 0.0),
                 (f"measure_files, {args.workers} workers", batch, 0.0),
                 (f"  less the start-up, {startup:.1f} s", steady, startup)]
         if not args.quick:
-            many = [paths[i % len(paths)] for i in range(1000)]
-            long_run, _ = time_batch(many, args.workers, args.method)
             rows.append(("same, 1,000 observations", long_run, 0.0))
 
         what = (f"read, clean, fit both ({args.method}), ΔPA"
@@ -182,7 +188,8 @@ def main(argv=None):
         print(f"\nmeasure_files per observation and core, less the start-up: "
               f"{steady * args.workers:.4f} s ({steady * args.workers / floor:.2f} x the "
               f"single-core floor)")
-        print(f"stellar PAs measured: {n_fitted}/{len(table)}")
+        print(f"stellar PAs measured: {n_fitted}/{len(table)}; floor measured before and "
+              f"after: {floor_before:.4f} and {floor_after:.4f} s/obs")
         if not args.quick:
             parent = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
