@@ -121,18 +121,15 @@ def test_vertices_on_the_hull_are_inside_from_any_start():
     from scipy.spatial import ConvexHull
 
     x, y, v, _ = _scattered_disc(13, n=300)
-    scipy_tri, tri = _scipy_triangulation(x, y, v)
+    _, tri = _scipy_triangulation(x, y, v)
     hull = ConvexHull(np.column_stack([x, y])).vertices
-    for k in hull:
-        for start in rng_starts(x, y):
-            qx, qy = np.array([start[0], x[k]]), np.array([start[1], y[k]])
-            assert tri.interpolate(qx, qy)[1] == pytest.approx(v[k], abs=1e-9)
-
-
-def rng_starts(x, y):
-    """Points of the field from which walks to the hull start (inside, every side)."""
+    # Walks start from points inside the field, on every side of it.
     order = np.argsort(np.arctan2(y, x))
-    return [(x[i] * 0.5, y[i] * 0.5) for i in order[::60]]
+    starts = [(x[i] * 0.5, y[i] * 0.5) for i in order[::60]]
+    for k in hull:
+        for sx, sy in starts:
+            qx, qy = np.array([sx, x[k]]), np.array([sy, y[k]])
+            assert tri.interpolate(qx, qy)[1] == pytest.approx(v[k], abs=1e-9)
 
 
 def test_degenerate_triangle_gives_no_value():

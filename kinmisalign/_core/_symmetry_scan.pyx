@@ -221,6 +221,13 @@ cdef class Triangulation:
         return self.tri[t].a * qx + self.tri[t].b * qy + self.tri[t].c
 
 
+cdef inline void _mirror_image(double x, double y, double turn_re, double turn_im,
+                               double *qx, double *qy) noexcept nogil:
+    """The mirror image ``conj(x + i y) * turn`` of a point (see `chi2_scan`)."""
+    qx[0] = x * turn_re + y * turn_im
+    qy[0] = x * turn_im - y * turn_re
+
+
 cdef inline double _model(double v, double v_axis, double v_perp, double v_centre) noexcept nogil:
     """Point-symmetric value: the mean of v, v_axis, -v_perp and -v_centre over the finite ones.
 
@@ -272,7 +279,7 @@ def chi2_scan(Triangulation tri, double[::1] x, double[::1] y, double[::1] v, do
     cdef Py_ssize_t n = x.shape[0], nang = turn_re.shape[0], i, j, half = nang // 2
     cdef int start_axis = 0, start_perp = 0, start_row = 0, start_row_perp = 0
     cdef int start_centre = 0
-    cdef double wx, wy, qx, qy, resid, model, err, vc
+    cdef double qx, qy, resid, model, err, vc
     cdef double *axis_buf
     cdef double *perp_buf
     if y.shape[0] != n or v.shape[0] != n or v_centre.shape[0] != n:
@@ -297,8 +304,6 @@ def chi2_scan(Triangulation tri, double[::1] x, double[::1] y, double[::1] v, do
                 vc = tri._value(-x[i], -y[i], &start_centre)
                 v_centre[i] = vc
                 err = dvel[i] if dvel.shape[0] == n else dvel[0]
-                wx = x[i]
-                wy = -y[i]  # conj(z)
                 # Each image starts its walk from the triangle of the one before; the first
                 # from the previous point's first (neighbouring points, neighbouring images).
                 start_axis = start_row
@@ -308,16 +313,14 @@ def chi2_scan(Triangulation tri, double[::1] x, double[::1] y, double[::1] v, do
                     # that the processor overlaps them.
                     start_perp = start_row_perp
                     for j in range(half):
-                        qx = wx * turn_re[j] - wy * turn_im[j]
-                        qy = wx * turn_im[j] + wy * turn_re[j]
+                        _mirror_image(x[i], y[i], turn_re[j], turn_im[j], &qx, &qy)
                         axis_buf[j] = tri._value(qx, qy, &start_axis)
                         axis_buf[j + half] = tri._value(-qx, -qy, &start_perp)
                         if j == 0:
                             start_row, start_row_perp = start_axis, start_perp
                 else:
                     for j in range(nang):
-                        qx = wx * turn_re[j] - wy * turn_im[j]
-                        qy = wx * turn_im[j] + wy * turn_re[j]
+                        _mirror_image(x[i], y[i], turn_re[j], turn_im[j], &qx, &qy)
                         axis_buf[j] = tri._value(qx, qy, &start_axis)
                         # Across the perpendicular axis: the image reflected through the centre.
                         perp_buf[j] = tri._value(-qx, -qy, &start_perp)
@@ -340,14 +343,11 @@ def model_at(Triangulation tri, double[::1] x, double[::1] y, double[::1] v, dou
     """The point-symmetric model about one axis (``turn`` as in `chi2_scan`)."""
     cdef Py_ssize_t n = x.shape[0], i
     cdef int start_axis = 0, start_perp = 0
-    cdef double wx, wy, qx, qy
+    cdef double qx, qy
     if y.shape[0] != n or v.shape[0] != n or v_centre.shape[0] != n or out.shape[0] != n:
         raise ValueError("x, y, v, v_centre and out differ in size")
     with nogil:
         for i in range(n):
-            wx = x[i]
-            wy = -y[i]
-            qx = wx * turn_re - wy * turn_im
-            qy = wx * turn_im + wy * turn_re
+            _mirror_image(x[i], y[i], turn_re, turn_im, &qx, &qy)
             out[i] = _model(v[i], tri._value(qx, qy, &start_axis),
                             tri._value(-qx, -qy, &start_perp), v_centre[i])

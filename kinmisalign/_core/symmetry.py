@@ -78,9 +78,8 @@ def _interpolate(tri, query):
 
 
 def _turns(angles):
-    """``-exp(-2 i t)`` of each axis angle t (see `_mirror`), as real and imaginary parts."""
-    turn = -np.exp(-2j * np.radians(np.asarray(angles, dtype=float)))
-    return np.ascontiguousarray(turn.real), np.ascontiguousarray(turn.imag)
+    """``-exp(-2 i t)`` of each axis angle t: the mirror image of ``z`` is ``conj(z)`` times it."""
+    return -np.exp(-2j * np.radians(np.asarray(angles, dtype=float)))
 
 
 def _mirror(x, y, angles):
@@ -94,8 +93,7 @@ def _mirror(x, y, angles):
     compiled scan does the same products).
     """
     w = np.conj(np.asarray(x, dtype=float) + 1j * np.asarray(y, dtype=float))
-    re, im = _turns(angles)
-    return w[:, None] * (re + 1j * im)[None, :]
+    return w[:, None] * _turns(angles)[None, :]
 
 
 def _pairs(z):
@@ -248,16 +246,17 @@ def fit_point_symmetry(x, y, velocity, dvel=10.0, nsteps=361):
     # 180 degrees is the same axis as 0: compute it once.
     distinct = angles[:-1]
     tri = _triangulation(x, y, v)
+    turns = _turns(distinct)
     chi2 = np.zeros(distinct.size)
     v_centre = np.empty(v.size)
     # On a whole even-sized grid the perpendicular axes are on the grid too (periodic).
-    chi2_scan(tri, x, y, v, np.atleast_1d(dvel), *_turns(distinct), distinct.size % 2 == 0,
-              chi2, v_centre)
+    chi2_scan(tri, x, y, v, np.atleast_1d(dvel), np.ascontiguousarray(turns.real),
+              np.ascontiguousarray(turns.imag), distinct.size % 2 == 0, chi2, v_centre)
     chi2 = np.append(chi2, chi2[0])
     best = int(np.argmin(chi2))  # first minimum, so 0 rather than 180
+    turn = turns[best % distinct.size]
     model = np.empty(v.size)
-    model_at(tri, x, y, v, *(t[0] for t in _turns([distinct[best % distinct.size]])),
-             v_centre, model)
+    model_at(tri, x, y, v, turn.real, turn.imag, v_centre, model)
     return SymmetryFit(
         angle=float(angles[best]),
         error3=error_from_chi2(angles, chi2, v.size),
