@@ -5,11 +5,14 @@ Usage: python _resumable_run.py CATALOGUE SOURCE CHECKPOINT OUTPUT SUBMITTED_LOG
 The items handed to the measuring backend are appended to SUBMITTED_LOG (one JSON list per
 run) before any is measured, so that a test can see what a resumed run recomputes; then a line
 ``measured`` each time the backend hands back a record (just before it is committed), so that
-a test can kill the run after a chosen amount of progress.
+a test can kill the run after a chosen amount of progress. Each record is held back
+RECORD_PAUSE seconds first, as if measuring took that long, so that a run lasts long enough
+to be killed at chosen moments however fast the machine measures.
 """
 
 import json
 import sys
+import time
 
 from astropy.table import Table
 
@@ -17,9 +20,9 @@ import kinmisalign.batch as batch
 from kinmisalign import add_kinematic_columns
 from kinmisalign._checkpoint import item_id
 
-# 0.05-degree steps: ten times the work of the default grid, so that a run of these small
-# mocks lasts long enough (about a second) to be killed at chosen moments.
-FAST = {"method": "fast", "nsteps": 3601}
+FAST = {"method": "fast"}
+# 20 records: a run lasts at least 2 s after its start-up.
+RECORD_PAUSE = 0.1
 
 
 def main(catalogue, source, checkpoint, output, submitted_log, workers):
@@ -30,6 +33,7 @@ def main(catalogue, source, checkpoint, output, submitted_log, workers):
             fh.write(json.dumps([item_id(item) for item in items]) + "\n")
             fh.flush()
             for result in run(items, options, parallel):
+                time.sleep(RECORD_PAUSE)
                 fh.write("measured\n")
                 fh.flush()
                 yield result
