@@ -8,6 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("KINMISALIGN_SHARED", ROOT.parent / "shared"))
 REAL_MAPS = SHARED / "data" / "manga-7815-3702-MAPS-HYB10-GAU-MILESHC.fits.gz"
+REAL_DEV_MAPS = SHARED / "data" / "real-stellar-maps-dev.fits.gz"
 CLASSIFICATIONS = SHARED / "data" / "mpl7-pa-classifications-v0_1-drpall.csv"
 PUBLISHED_MODEL = SHARED / "models" / "duckworth2020-fcn"
 
@@ -34,3 +35,9 @@ def classifications_path():
 def published_model_dir():
     """The published Duckworth et al. (2020) FCN SavedModel (skips when absent)."""
     return _require(PUBLISHED_MODEL)
+
+
+@pytest.fixture(scope="session")
+def real_dev_maps_path():
+    """The 200 real labelled stellar velocity fields of the dev set (skips when absent)."""
+    return _require(REAL_DEV_MAPS)
