@@ -23,7 +23,12 @@ mock files check it against an independent writer.
 The realistic mix drawn by `random_galaxy` comes from the public expert
 classifications of Duckworth et al. (2020, MNRAS 492, 1869; 4,587 MPL-7
 observations with valid labels); ``scripts/derive_mock_mix.py`` recomputes
-the numbers below from that table.
+the numbers below from that table. ``random_galaxy(style='real')`` draws the
+same mix with stellar fields, Voronoi bins and footprints made to look like
+real expert-labelled VOR10 stellar maps (slow and weak rotators near the
+noise, faint galaxies with big bins, footprints that end at the S/N limit
+inside the hexagon); `MockMaps.zeroed` gives the arrays in the form with 0 at
+every masked spaxel.
 """
 
 import functools
@@ -54,6 +59,8 @@ __all__ = [
     "MAP_SIZES",
     "FIELD_KINDS",
     "BINNINGS",
+    "BIN_MODELS",
+    "STYLES",
     "BUNDLE_FRACTIONS",
     "AXIS_RATIO_HISTOGRAM",
     "STELLAR_UNUSABLE_BY_AXIS_RATIO",
@@ -110,6 +117,12 @@ FIELD_KINDS = ("regular", "noise", "depleted", "patchy", "two_component", "absen
 
 BINNINGS = ("HYB10", "VOR10", "SPX")
 """Binning schemes: hybrid (binned stars, per-spaxel gas), Voronoi (both binned), none."""
+
+BIN_MODELS = ("simple", "calibrated")
+"""How Voronoi bins are drawn; see `MockGalaxy`."""
+
+STYLES = ("survey", "real")
+"""Styles of `random_galaxy`: ``'survey'`` (the original mix) and ``'real'``."""
 
 # -- the realistic mix (Duckworth et al. 2020 expert labels, MPL-7; see scripts/) ------------
 BUNDLE_FRACTIONS = {19: 0.114, 37: 0.236, 61: 0.236, 91: 0.117, 127: 0.297}
@@ -253,6 +266,23 @@ class FieldModel:
         The second disc of a ``'two_component'`` field: PA (deg; None: 180 deg
         from ``pa``), centre offset (x, y) in arcsec, systemic velocity offset
         (km/s) and relative surface brightness.
+    noise_scale : float
+        Correlation length (arcsec) of the random structure of a ``'noise'``
+        field (1.5 arcsec: small-scale noise; a few arcsec: the irregular,
+        partly coherent velocities of slow rotators and disturbed galaxies).
+    irregular : float
+        RMS (km/s) of large-scale non-circular motions added to the field: a
+        smooth random velocity pattern of correlation length
+        ``irregular_scale`` (arcsec). 0 (the default) adds nothing.
+    irregular_scale : float
+        Correlation length (arcsec) of the ``irregular`` pattern.
+    harmonic3 : float
+        Line-of-sight amplitude (km/s) of a third-order harmonic
+        ``cos(3 phi)`` of the disc azimuth ``phi`` (from the receding major
+        axis), rising with radius like the rotation curve: point-symmetric
+        non-circular motions such as those of bars and spiral arms. They
+        leave the kinematic PA and the point antisymmetry of the field
+        unchanged but are not part of a rotating disc. 0 adds nothing.
     """
 
     kind: str = "regular"
@@ -273,18 +303,26 @@ class FieldModel:
     second_offset: tuple = (3.0, 0.0)
     second_vsys: float = 80.0
     second_weight: float = 1.0
+    noise_scale: float = 1.5
+    irregular: float = 0.0
+    irregular_scale: float = 3.0
+    harmonic3: float = 0.0
 
     def __post_init__(self):
         if self.kind not in FIELD_KINDS:
             raise ValueError(f"kind must be one of {FIELD_KINDS}, not {self.kind!r}")
         self.pa = float(self.pa) % 360.0
-        for name in ("noise", "noise_amplitude", "vmax", "r_turn"):
+        for name in ("noise", "noise_amplitude", "vmax", "r_turn", "noise_scale",
+                     "irregular_scale"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
         if not 0.0 <= self.masked_fraction < 1.0:
             raise ValueError(f"masked_fraction must be in [0, 1), not {self.masked_fraction}")
         if self.n_spikes < 0 or self.n_patches < 0:
             raise ValueError("n_spikes and n_patches must be >= 0")
+        for name in ("irregular", "harmonic3"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, not {getattr(self, name)!r}")
         self.second_offset = tuple(float(v) for v in self.second_offset)
 
     @property
@@ -333,6 +371,40 @@ class MockGalaxy:
         Seed of the noise; None derives one from ``plateifu``.
     stellar, gas : `FieldModel`
         The two velocity fields.
+    bin_model : {'simple', 'calibrated'}
+        How the Voronoi bins (``HYB10`` stars, ``VOR10``) are drawn.
+        ``'simple'``: cells that reach S/N 10 with the S/N of their spaxels
+        added in quadrature, at most 40 spaxels. ``'calibrated'``: a spaxel
+        of S/N ``s < 10`` lies in a bin of about ``(10 / s) ** 3.5`` spaxels
+        (at most 250), the law that gives the spread of bin sizes of real
+        VOR10 stellar maps (faint galaxies and outskirts get bins of tens to
+        hundreds of spaxels); the noise of ``N`` binned spaxels exceeds their
+        quadrature sum by ``N ** (1/2 - 1/3.5)`` (standing in for the
+        covariance of neighbouring spaxels), so that the bins reach S/N 10
+        and carry about the velocity error of S/N 10, as real bins do.
+    trim_vertices : bool
+        Make the measured region as in real maps: the low-coverage rim 9 % of
+        the bundle radius wide (not 0.75 arcsec) and the East and West
+        vertices of the hexagon cut at the flat-to-flat radius, so that the
+        region spans about the flat-to-flat diameter East-West (real
+        127-fibre maps: at most about 2,800 good spaxels, 29.5 by 32 arcsec).
+    isophote_irregularity : float
+        RMS relative distortion of the elliptical radius of the continuum S/N
+        profile (a smooth random pattern, correlation length 2 arcsec): 0
+        gives elliptical S/N contours, 0.1 to 0.2 the ragged, irregular
+        footprints of real maps where the S/N limit falls inside the bundle.
+    sn_scatter : float
+        RMS (dex) of a spaxel-to-spaxel scatter of the continuum S/N (spatially
+        correlated over about a spaxel): it makes the edge of an S/N-limited
+        footprint ragged and leaves small detached specks beyond it, as in
+        real maps. 0 (the default) adds none. With this or
+        ``isophote_irregularity``, spaxels below S/N 1 enclosed by the
+        footprint are kept, as real maps hardly have holes.
+    noise_correlation : float
+        Correlation length (arcsec, Gaussian sigma) of the velocity noise of
+        neighbouring bins or spaxels, as the covariance of neighbouring
+        spaxels in MaNGA cubes makes it; 0 (the default) draws independent
+        noise.
     """
 
     plateifu: str = "8000-3701"
@@ -352,6 +424,11 @@ class MockGalaxy:
     seed: int | None = None
     stellar: FieldModel = field(default_factory=lambda: FieldModel(vmax=150.0, noise=8.0))
     gas: FieldModel = field(default_factory=lambda: FieldModel(vmax=200.0, noise=4.0))
+    bin_model: str = "simple"
+    trim_vertices: bool = False
+    isophote_irregularity: float = 0.0
+    sn_scatter: float = 0.0
+    noise_correlation: float = 0.0
 
     def __post_init__(self):
         plate, ifu = _split_plateifu(self.plateifu)
@@ -361,6 +438,11 @@ class MockGalaxy:
             raise ValueError(f"binning must be one of {BINNINGS}, not {self.binning!r}")
         if not 0.0 <= self.inclination <= 90.0:
             raise ValueError(f"inclination must be in [0, 90] deg, not {self.inclination}")
+        if self.bin_model not in BIN_MODELS:
+            raise ValueError(f"bin_model must be one of {BIN_MODELS}, not {self.bin_model!r}")
+        for name in ("isophote_irregularity", "sn_scatter", "noise_correlation"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, not {getattr(self, name)!r}")
         if self.map_size is not None and self.map_size < 16:
             raise ValueError(f"map_size must be >= 16, not {self.map_size}")
         for name in ("stellar", "gas"):
@@ -416,11 +498,26 @@ class MockGalaxy:
         The rules: a field without a measurable disc (kinds ``'noise'``,
         ``'absent'``, ``'two_component'``), a ``'depleted'`` field whose hole
         reaches 0.6 of the bundle radius, a ``'patchy'`` field covering less
-        than 35 % of the footprint, or a disc whose projected amplitude is
-        below 2.5 times the noise is 0. A usable field is messy (1) when it is
+        than 35 % of the footprint, a disc whose projected amplitude
+        ``vmax sin(i)`` is below 2.5 times the noise, or a disc whose
+        large-scale non-circular motions (``irregular``, RMS) exceed half its
+        projected amplitude is 0. A usable field is messy (1) when it is
         depleted or patchy, carries more than one spike, any detached patch,
-        more than 5 % masked bins, a warp above 10 deg, or a projected
-        amplitude below 6 times the noise; otherwise it is clean (2).
+        more than 5 % masked bins, a warp above 10 deg, a projected amplitude
+        below 6 times the noise, or ``irregular`` or ``harmonic3`` above 0.2
+        times the projected amplitude; otherwise it is clean (2).
+
+        The noise is the velocity error at S/N 10, which is about the error
+        of every bin of a Voronoi-binned (S/N 10) map, so the amplitude rules
+        compare the rotation with the scatter an expert sees. Fields drawn
+        with ``random_galaxy(style='real')`` follow the same rules; there the
+        unusable stellar fields are weak rotators (amplitude 0.6 to 2.2 times
+        the noise), discs dominated by irregular motions, slow rotators with
+        only irregular structure (``'noise'`` fields with a correlation length
+        of a few arcsec) and mergers, most messy ones are slow or weak
+        rotators (amplitude 2.8 to 6 times the noise), and clean ones carry
+        non-circular motions below the messy limits, as the real
+        expert-labelled maps show.
 
         Parameters
         ----------
@@ -435,11 +532,12 @@ class MockGalaxy:
         amplitude = f.vmax * np.sin(np.radians(inc))
         if (not f.rotates or (f.kind == "depleted" and f.hole_fraction >= 0.6)
                 or (f.kind == "patchy" and f.patch_fraction < 0.35)
-                or amplitude < 2.5 * f.noise):
+                or amplitude < 2.5 * f.noise or f.irregular > 0.5 * amplitude):
             return 0
         messy = (f.kind in ("depleted", "patchy") or f.n_spikes > 1 or f.n_patches > 0
                  or f.masked_fraction > 0.05 or abs(f.pa_twist) > 10.0
-                 or amplitude < 6.0 * f.noise)
+                 or amplitude < 6.0 * f.noise or f.irregular > 0.2 * amplitude
+                 or f.harmonic3 > 0.2 * amplitude)
         return 1 if messy else 2
 
     @property
@@ -661,6 +759,29 @@ class MockMaps:
     galaxy: MockGalaxy
     seed: int
 
+    def zeroed(self):
+        """The same arrays with every masked spaxel's velocity set to 0.
+
+        The DAP keeps the fitted values of flagged spaxels (failed fits, fits
+        at a boundary) and stores 0 only where nothing was fitted; many users'
+        arrays, and the real stellar maps of the development set, hold 0 at
+        every masked spaxel instead. This gives that form: ``stellar_vel``
+        and ``gas_vel`` are 0, and ``stellar_ivar`` and ``gas_ivar`` are 0,
+        wherever the matching mask is non-zero. Masks, models and every other
+        array are unchanged (copies of the changed arrays are made; this
+        object is not modified).
+
+        Returns
+        -------
+        MockMaps
+        """
+        out = {}
+        for name in ("stellar", "gas"):
+            masked = getattr(self, f"{name}_mask") != 0
+            for kind in ("vel", "ivar"):
+                out[f"{name}_{kind}"] = np.where(masked, 0.0, getattr(self, f"{name}_{kind}"))
+        return replace(self, **out)
+
 
 def _grid(shape):
     """Nominal spaxel offsets (arcsec): an exact lattice, East at column 0."""
@@ -748,14 +869,77 @@ def _voronoi_bins(snr, good, rng, target=10.0):
         tree = cKDTree(np.column_stack([lr[seed_idx], lc[seed_idx]]))
         _, nearest = tree.query(np.column_stack([lr, lc]))
         label[low] = rows.size + seed_idx[nearest]
-    # Renumber by distance of each bin's first spaxel from the centre.
+    binid[rows, cols] = _rank_bins(label, rows, cols, snr.shape)
+    return binid
+
+
+def _rank_bins(label, rows, cols, shape):
+    """Bin numbers ordered by the distance of each bin's nearest spaxel from the centre."""
+    ny, nx = shape
     uniq, inverse = np.unique(label, return_inverse=True)
     r2 = (rows - (ny - 1) / 2.0) ** 2 + (cols - (nx - 1) / 2.0) ** 2
     order_key = np.full(uniq.size, np.inf)
     np.minimum.at(order_key, inverse, r2)
     rank = np.empty(uniq.size, dtype=np.int64)
     rank[np.argsort(order_key, kind="stable")] = np.arange(uniq.size)
-    binid[rows, cols] = rank[inverse]
+    return rank[inverse]
+
+
+_BIN_MAX = 250  # spaxels; the biggest bins of real VOR10 stellar maps hold ~100-250
+_BIN_SIZE_POWER = 3.5
+_BIN_LLOYD_STEPS = 2
+
+
+def _bin_noise_factor(n):
+    """Noise excess of ``n`` binned spaxels over their quadrature sum (`MockGalaxy.bin_model`).
+
+    ``n ** (1/2 - 1/3.5)``: with it, a bin of ``(10 / s) ** 3.5`` spaxels of
+    S/N ``s`` (the sizes `_voronoi_bins_calibrated` draws) reaches S/N 10.
+    """
+    return np.maximum(n, 1) ** (0.5 - 1.0 / _BIN_SIZE_POWER)
+
+
+def _voronoi_bins_calibrated(snr, good, rng, target=10.0, max_size=_BIN_MAX):
+    """Stellar bins sized as in real VOR10 maps (``bin_model='calibrated'``).
+
+    Spaxels at or above ``target`` stay single. Below it, a spaxel of S/N
+    ``s`` asks for a bin of ``(target / s) ** 3.5`` spaxels (at most
+    ``max_size``): the law that, on mock S/N profiles, gives the spread of
+    bin sizes of the 200 real VOR10 stellar maps of the development set (a
+    stand-in for the DAP's covariance-corrected Voronoi binning). Bin
+    centres are drawn with that density and regularised by two Lloyd steps;
+    the low-S/N spaxels go to their nearest centre.
+    """
+    from scipy.spatial import cKDTree
+
+    binid = np.full(snr.shape, -1, dtype=np.int64)
+    rows, cols = np.nonzero(good)
+    if rows.size == 0:
+        return binid
+    label = np.arange(rows.size)
+    s = snr[rows, cols]
+    low = s < target
+    if low.any():
+        lr, lc = rows[low], cols[low]
+        need = np.clip((target / np.maximum(s[low], 1e-3)) ** _BIN_SIZE_POWER, 1.0, max_size)
+        seeds = rng.random(lr.size) < 1.0 / need
+        if not seeds.any():
+            seeds[np.argmax(s[low])] = True
+        points = np.column_stack([lr, lc]).astype(float)
+        centres = points[seeds]
+        # Lloyd steps with density need**-2: in 2-D the cells of a centroidal
+        # tessellation have areas about density**-1/2, here ``need``.
+        weight = need ** -2.0
+        for _step in range(_BIN_LLOYD_STEPS):
+            _, nearest = cKDTree(centres).query(points)
+            wsum = np.bincount(nearest, weights=weight, minlength=len(centres))
+            keep = wsum > 0
+            sums = np.stack([np.bincount(nearest, weights=weight * points[:, k],
+                                         minlength=len(centres)) for k in range(2)], axis=1)
+            centres = sums[keep] / wsum[keep, None]
+        _, nearest = cKDTree(centres).query(points)
+        label[low] = rows.size + nearest
+    binid[rows, cols] = _rank_bins(label, rows, cols, snr.shape)
     return binid
 
 
@@ -778,7 +962,8 @@ def _field_model(gal, f, x, y, rng, r_bundle):
     light = np.ones_like(x)
     gaps = np.zeros(x.shape, dtype=bool)
     if f.kind == "noise":
-        disc = vsys + 0.5 * f.noise_amplitude * _smooth_noise(rng, x.shape, 3.0)
+        disc = vsys + 0.5 * f.noise_amplitude * _smooth_noise(
+            rng, x.shape, f.noise_scale / SPAXEL_SIZE_ARCSEC)
     elif f.kind == "depleted":
         radius, _ = _elliptical_radius(x, y, f.pa, axis_ratio_from_inclination(inc))
         r_hole = f.hole_fraction * r_bundle
@@ -800,6 +985,18 @@ def _field_model(gal, f, x, y, rng, r_bundle):
     elif f.kind == "absent":
         light = np.zeros_like(x)
         gaps = np.ones(x.shape, dtype=bool)
+    if f.harmonic3 > 0 and f.kind != "absent":
+        t = np.radians(f.pa)
+        major = x * np.sin(t) + y * np.cos(t)
+        minor = (-x * np.cos(t) + y * np.sin(t)) / max(np.cos(np.radians(inc)), 0.05)
+        phi = np.arctan2(minor, major)
+        rise = (2.0 / np.pi) * np.arctan(np.hypot(major, minor) / f.r_turn)
+        disc = disc + f.harmonic3 * rise * np.cos(3.0 * phi)
+    if f.irregular > 0 and f.kind != "absent":
+        # Large-scale non-circular motions (drawn only when asked for, so that
+        # fields without them keep their noise).
+        disc = disc + f.irregular * _smooth_noise(rng, x.shape,
+                                                  f.irregular_scale / SPAXEL_SIZE_ARCSEC)
     return disc, light, gaps
 
 
@@ -822,10 +1019,22 @@ def _measure(gal, f, x, y, units, snr_field, light, model, gaps, good, rng, r_bu
     sel = units >= 0
     # S/N of each unit adds in quadrature over its spaxels.
     snr_unit = np.sqrt(np.bincount(units[sel], weights=(snr_field**2)[sel], minlength=n_units))
+    if gal.bin_model == "calibrated":
+        snr_unit /= _bin_noise_factor(np.bincount(units[sel], minlength=n_units))
     model_unit = _unit_average(model, np.maximum(snr_field, 1e-3) ** 2, units, n_units)
     err_unit = np.clip(f.noise * 10.0 / np.maximum(snr_unit, 1e-3), 0.1 * f.noise,
                        f.noise_amplitude)
-    vel_unit = model_unit + rng.normal(0.0, 1.0, n_units) * err_unit
+    if gal.noise_correlation > 0 and n_units:
+        # Correlated noise: each unit takes the value of a smooth unit-variance
+        # field at its first spaxel, so that neighbouring small bins and
+        # spaxels err alike and big bins independently.
+        smooth = _smooth_noise(rng, shape, gal.noise_correlation / SPAXEL_SIZE_ARCSEC)
+        flat = units.ravel()
+        first = np.full(n_units, flat.size)
+        np.minimum.at(first, flat[flat >= 0], np.flatnonzero(flat >= 0))
+        vel_unit = model_unit + smooth.ravel()[first] * err_unit
+    else:
+        vel_unit = model_unit + rng.normal(0.0, 1.0, n_units) * err_unit
     # Where the field is not detected the fit returns noise about vsys.
     vsys = gal.vsys + f.vsys_offset
     light_unit = _unit_average(light, np.ones(shape), units, n_units)
@@ -948,6 +1157,12 @@ def make_maps_arrays(galaxy, seed=None):
     labels, _ = ndimage.label(covered)
     covered = ndimage.binary_fill_holes(labels == labels[shape[0] // 2, shape[1] // 2])
     lowcov = covered & (h > r_bundle - 0.75)
+    if galaxy.trim_vertices:
+        # As in real maps: a rim 9 % of the radius wide, and the East and West
+        # vertices lost beyond the flat-to-flat radius.
+        t = np.radians(galaxy.hex_rotation)
+        along = np.abs(x * np.cos(t) - y * np.sin(t))
+        lowcov = covered & ((h > 0.91 * r_bundle) | (along > r_bundle - 0.25))
     inside = covered & ~lowcov
 
     # Continuum: exponential in elliptical radius about the photometric axis.
@@ -955,11 +1170,28 @@ def make_maps_arrays(galaxy, seed=None):
     r_ell, azimuth = _elliptical_radius(x, y, pa_phot, galaxy.axis_ratio)
     sn0 = max(galaxy.sn_center, 1.5)
     h_sn = galaxy.coverage * r_bundle / np.log(sn0)
-    snr = sn0 * np.exp(-r_ell / h_sn)
+    r_light = r_ell
+    if galaxy.isophote_irregularity > 0:
+        # Irregular isophotes: the S/N limit draws a ragged footprint.
+        r_light = r_ell * np.maximum(
+            1.0 + galaxy.isophote_irregularity * _smooth_noise(rng, shape, 4.0), 0.2)
+    snr = sn0 * np.exp(-r_light / h_sn)
+    if galaxy.sn_scatter > 0:
+        snr = snr * 10.0 ** (galaxy.sn_scatter * _smooth_noise(rng, shape, 0.7))
     good = inside & (snr >= 1.0)
+    if galaxy.sn_scatter > 0 or galaxy.isophote_irregularity > 0:
+        # Real maps keep the few spaxels below the limit that the footprint
+        # encloses (their bins absorb them): the scatter leaves a ragged edge
+        # and detached specks, not holes.
+        good = inside & ndimage.binary_fill_holes(snr >= 1.0)
     mflux = 0.05 * snr
 
-    stellar_bins = _voronoi_bins(snr, good, rng) if galaxy.binning != "SPX" else _spaxel_ids(good)
+    if galaxy.binning == "SPX":
+        stellar_bins = _spaxel_ids(good)
+    elif galaxy.bin_model == "calibrated":
+        stellar_bins = _voronoi_bins_calibrated(snr, good, rng)
+    else:
+        stellar_bins = _voronoi_bins(snr, good, rng)
     spaxel_ids = _spaxel_ids(good)
     gas_bins = stellar_bins if galaxy.binning == "VOR10" else spaxel_ids
     binid = np.empty((5,) + shape, dtype=np.int64)
@@ -1219,6 +1451,8 @@ def _payloads(m, layout):
     bin_snr = np.zeros(shape)
     if n_sbins:
         snr_bin = np.sqrt(np.bincount(sbins[good], weights=m.snr[good] ** 2, minlength=n_sbins))
+        if gal.bin_model == "calibrated":
+            snr_bin /= _bin_noise_factor(npix)
         bin_snr[good] = snr_bin[sbins[good]]
     mflux_ivar = np.where(m.mflux > 0, (m.snr / np.maximum(m.mflux, 1e-6)) ** 2, 0.0)
     sig_ivar = np.where(good & (m.stellar_mask == 0), 1.0 / 10.0**2, 0.0)
@@ -1563,8 +1797,145 @@ def _unusable_field(rng, pa, vmax, gas, reason=None):
     return FieldModel(kind="noise", noise=float(rng.uniform(8, 25)), **common)
 
 
+def _log_uniform(rng, lo, hi):
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+# Real style (calibrated on the 200 real VOR10 stellar maps of the development set): the
+# stellar amplitude-to-noise ratio per quality (log-uniform range), the galaxy's central
+# S/N per quality (lognormal: log median, sigma), the sub-kinds of messy and unusable
+# stellar fields, and the S/N limit of the footprint in bundle radii (lognormal).
+_REAL_RATIO = {2: (6.1, 30.0), 1: (2.8, 5.9), 0: (0.6, 2.2)}
+_REAL_SN_CENTER = {2: (np.log(70.0), 0.7), 1: (np.log(25.0), 0.7), 0: (np.log(20.0), 0.55)}
+_REAL_COVERAGE = (np.log(0.95), 0.18)
+_REAL_CLEAN_IRREGULAR = 0.08
+_REAL_CLEAN_HARMONIC3 = 0.12
+_REAL_MESSY_KINDS = {"low_sn": 0.45, "irregular": 0.15, "defects": 0.25, "warp": 0.15}
+_REAL_UNUSABLE_KINDS = {"weak": 0.5, "irregular": 0.25, "structure": 0.15, "merger": 0.10}
+
+
+def _real_stellar_field(rng, quality, pa, inclination):
+    """A stellar field of the given expert quality, as real VOR10 maps show them.
+
+    The velocity error of a bin (``noise``, at S/N 10: the DAP bins to S/N 10,
+    so most bins carry about this error) and the projected rotation
+    amplitude are drawn together so that their ratio places the field
+    relative to the experts' boundaries (`MockGalaxy.quality`): clean discs
+    stand well above the noise, messy ones are slow or weak, or disturbed,
+    and unusable ones are weak rotators near the noise, dominated by
+    irregular large-scale motions, slow rotators with only irregular
+    structure, or mergers.
+
+    Returns the field and the galaxy's central continuum S/N.
+    """
+    sini = max(np.sin(np.radians(inclination)), 0.05)
+    noise = float(np.exp(rng.normal(np.log(12.0), 0.3)))
+    kw = dict(pa=pa, r_turn=float(rng.uniform(0.7, 4.0)),
+              noise_amplitude=float(max(rng.uniform(20.0, 60.0), 3.0 * noise)),
+              n_spikes=int(rng.random() < 0.15),
+              masked_fraction=float(rng.uniform(0.0, 0.01) if rng.random() < 0.15 else 0.0),
+              pa_twist=float(rng.uniform(-5.0, 5.0)))
+    if quality == 0 and rng.random() < 0.4:
+        # Failed fits of faint galaxies leave holes of a bin or two.
+        kw["masked_fraction"] = float(rng.uniform(0.005, 0.03))
+    sub = None
+    if quality == 1:
+        sub = str(rng.choice(list(_REAL_MESSY_KINDS), p=list(_REAL_MESSY_KINDS.values())))
+    elif quality == 0:
+        sub = str(rng.choice(list(_REAL_UNUSABLE_KINDS), p=list(_REAL_UNUSABLE_KINDS.values())))
+    lo, hi = _REAL_RATIO[quality]
+    if sub in ("irregular", "defects", "warp"):
+        lo, hi = (6.5, 25.0) if quality == 1 else (1.5, 6.0)
+    ratio = _log_uniform(rng, lo, hi)
+    amp = ratio * noise
+    if amp > 400.0 * sini:  # nearly face-on: the amplitude sets the noise
+        amp = 400.0 * sini
+        noise = amp / ratio
+    kw.update(vmax=float(amp / sini), noise=float(noise))
+    if sub == "irregular":
+        share = rng.uniform(0.22, 0.45) if quality == 1 else rng.uniform(0.8, 1.6)
+        kw.update(irregular=float(share * amp), irregular_scale=float(rng.uniform(2.0, 5.0)))
+    elif sub == "defects":
+        kw.update(n_spikes=int(rng.integers(2, 6)), n_patches=int(rng.random() < 0.4),
+                  masked_fraction=float(rng.uniform(0.06, 0.12) if rng.random() < 0.3
+                                        else rng.uniform(0.0, 0.01)))
+    elif sub == "warp":
+        kw["pa_twist"] = float(rng.choice([-1.0, 1.0]) * rng.uniform(12.0, 30.0))
+    elif quality == 2:
+        # Bars, spiral arms, small non-circular motions: below the messy limit.
+        kw.update(irregular=float(rng.uniform(0.0, _REAL_CLEAN_IRREGULAR) * amp),
+                  irregular_scale=float(rng.uniform(2.0, 5.0)),
+                  harmonic3=float(rng.uniform(0.0, _REAL_CLEAN_HARMONIC3) * amp))
+    elif sub == "weak" and rng.random() < 0.6:
+        kw.update(irregular=float(rng.uniform(0.3, 1.2) * noise),
+                  irregular_scale=float(rng.uniform(2.0, 5.0)))
+    elif sub == "structure":
+        kw.update(kind="noise", noise_scale=float(rng.uniform(2.0, 6.0)),
+                  noise_amplitude=float(2.0 * rng.uniform(1.0, 5.0) * noise))
+    elif sub == "merger":
+        kw.update(kind="two_component", second_pa=float(rng.uniform(0.0, 360.0)),
+                  second_offset=tuple(rng.uniform(-5.0, 5.0, 2)),
+                  second_vsys=float(rng.uniform(-150.0, 150.0)),
+                  second_weight=float(rng.uniform(0.5, 1.5)))
+    mu, sigma = _REAL_SN_CENTER[quality]
+    sn_center = float(np.clip(np.exp(rng.normal(mu, sigma)), 2.0, 150.0))
+    return FieldModel(**kw), sn_center
+
+
+def _random_galaxy_real(rng, bundle_size, binning, plateifu, mangaid, inc, usable_stellar,
+                        usable_gas, dpa, messy, gas_reason):
+    """The rest of `random_galaxy` for ``style='real'``."""
+    # Discs seen exactly face-on would make the drawn amplitudes unreachable.
+    inc = max(inc, 5.0)
+    pa_s = float(rng.uniform(0.0, 360.0))
+    quality_s = 0
+    if usable_stellar:
+        messy_s = rng.random() < MESSY_FRACTION["stellar"]
+        messy_s = messy_s if messy is None else bool(messy)
+        quality_s = 1 if messy_s else 2
+    stellar, sn_center = _real_stellar_field(rng, quality_s, pa_s, inc)
+
+    if dpa is None:
+        dpa = _draw_hist(rng, *DPA_HISTOGRAM)
+    pa_g = (pa_s + rng.choice([-1.0, 1.0]) * float(dpa)) % 360.0
+    if not stellar.rotates:
+        pa_g = float(rng.uniform(0.0, 360.0))
+    vmax_g = float(np.clip(max(stellar.vmax, 80.0) * rng.uniform(1.1, 1.5), 60.0, 350.0))
+    if usable_gas:
+        messy_g = rng.random() < MESSY_FRACTION["gas"]
+        messy_g = messy_g if messy is None else bool(messy)
+        gas = _usable_field(rng, pa_g, vmax_g, inc, messy_g, {False: (1.5, 5), True: (5, 12)},
+                            gas=True)
+    else:
+        gas = _unusable_field(rng, pa_g, vmax_g, gas=True, reason=gas_reason)
+
+    # Footprints: most galaxies end at their S/N limit inside the hexagon
+    # (ellipses, made ragged by the isophotes and the S/N scatter). The limit
+    # scales with the galaxy (and so with the bundle chosen for it) and with
+    # its brightness; a PSF-blurred small galaxy fills a small bundle (real
+    # 19-fibre maps hardly ever end inside the hexagon).
+    scale = (HEX_FLAT_DIAMETER[127] / HEX_FLAT_DIAMETER[bundle_size]) ** 0.4
+    coverage = float(np.clip(np.exp(rng.normal(*_REAL_COVERAGE)) * scale
+                             * (sn_center / 30.0) ** 0.1, 0.4, 4.0))
+    return MockGalaxy(
+        plateifu=plateifu, mangaid=mangaid, inclination=inc,
+        vsys=float(rng.normal(0.0, 15.0)), redshift=float(rng.uniform(0.01, 0.15)),
+        ra=float(rng.uniform(0.0, 360.0)), dec=float(np.degrees(np.arcsin(rng.uniform(-0.2, 1.0)))),
+        reff=float(rng.uniform(2.0, 10.0)), coverage=float(coverage),
+        sn_center=sn_center, sn_gas=float(rng.uniform(20.0, 60.0)),
+        binning=binning, map_size=int(rng.choice(MAP_SIZES[bundle_size])),
+        hex_rotation=float(rng.uniform(-4.0, 4.0)), seed=int(rng.integers(2**31 - 1)),
+        stellar=stellar, gas=gas, bin_model="calibrated", trim_vertices=True,
+        isophote_irregularity=float(rng.uniform(0.02, 0.12)),
+        sn_scatter=float(rng.uniform(0.02, 0.1)),
+        noise_correlation=float(rng.uniform(0.4, 1.0)),
+    )
+
+
+
 def random_galaxy(rng=None, *, bundle_size=None, binning="HYB10", plateifu=None, mangaid=None,
-                  usable_stellar=None, usable_gas=None, dpa=None, messy=None, gas_reason=None):
+                  usable_stellar=None, usable_gas=None, dpa=None, messy=None, gas_reason=None,
+                  style="survey"):
     """Draw a mock galaxy from the realistic mix of MaNGA observations.
 
     Bundle sizes, axis ratios (hence inclinations), the fractions of unusable
@@ -1594,11 +1965,30 @@ def random_galaxy(rng=None, *, bundle_size=None, binning="HYB10", plateifu=None,
     gas_reason : str, optional
         Force the reason an unusable gas field is unusable, one of
         `GAS_UNUSABLE_REASONS` (``'depletion'`` makes a gas-poor galaxy).
+    style : {'survey', 'real'}, optional
+        ``'survey'`` (the default, unchanged): the original mix, in which
+        unusable stellar fields are mostly noise at normal S/N and most
+        footprints fill the hexagon. ``'real'``: stellar fields, bins and
+        footprints drawn to look like real expert-labelled VOR10 maps (the
+        200 real stellar maps of the development set): the class decides the
+        stellar field's amplitude-to-noise ratio and kind (see
+        `MockGalaxy.quality`) and the galaxy's central S/N (unusable and messy
+        fields are fainter), bins are sized by the S/N as in real maps
+        (``bin_model='calibrated'``), footprints mostly end at the S/N limit
+        inside the hexagon, with ragged edges and specks
+        (``isophote_irregularity``, ``sn_scatter``, ``trim_vertices``), and
+        the velocity noise of neighbouring spaxels is correlated
+        (``noise_correlation``). The fractions of unusable and messy fields,
+        the gas fields (all their kinds) and the misalignments are drawn as
+        in ``'survey'``. Both styles are deterministic for a given ``rng``;
+        they draw different sequences.
 
     Returns
     -------
     MockGalaxy
     """
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, not {style!r}")
     if gas_reason is not None and gas_reason not in GAS_UNUSABLE_REASONS:
         raise ValueError(f"gas_reason must be one of {tuple(GAS_UNUSABLE_REASONS)}, "
                          f"not {gas_reason!r}")
@@ -1631,6 +2021,9 @@ def random_galaxy(rng=None, *, bundle_size=None, binning="HYB10", plateifu=None,
         else:
             usable_gas = rng.random() < _GAS_USABLE_GIVEN_STELLAR_UNUSABLE
 
+    if style == "real":
+        return _random_galaxy_real(rng, bundle_size, binning, plateifu, mangaid, inc,
+                                   usable_stellar, usable_gas, dpa, messy, gas_reason)
     pa_s = float(rng.uniform(0.0, 360.0))
     vmax_s = float(rng.uniform(80.0, 250.0))
     if usable_stellar:

@@ -1,5 +1,7 @@
 """Tests of the mock MAPS generator (files read back with astropy.io.fits only)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from astropy import units as u
@@ -452,3 +454,235 @@ def test_forced_messy_and_gas_reason():
         assert still.gas.kind == "noise" and not still.usable_gas
     with pytest.raises(ValueError, match="gas_reason"):
         mock.random_galaxy(rng, gas_reason="dust")
+
+
+# -- the form with zeros at masked spaxels -----------------------------------------------------
+def test_zeroed():
+    gal = quiet(binning="HYB10",
+                stellar=mock.FieldModel(pa=30.0, vmax=150.0, noise=3.0, masked_fraction=0.1),
+                gas=mock.FieldModel(kind="depleted", pa=30.0, vmax=200.0, noise=2.0))
+    m = mock.make_maps_arrays(gal)
+    z = m.zeroed()
+    assert z is not m and z.galaxy is m.galaxy
+    for name in ("stellar", "gas"):
+        vel, ivar, mask = (getattr(m, f"{name}_{k}") for k in ("vel", "ivar", "mask"))
+        zvel, zivar = getattr(z, f"{name}_vel"), getattr(z, f"{name}_ivar")
+        masked = mask != 0
+        # The DAP form keeps values at flagged spaxels; the zeroed form does not.
+        assert np.any(vel[masked & m.covered] != 0.0)
+        assert np.all(zvel[masked] == 0.0) and np.all(zivar[masked] == 0.0)
+        np.testing.assert_array_equal(zvel[~masked], vel[~masked])
+        np.testing.assert_array_equal(zivar[~masked], ivar[~masked])
+        np.testing.assert_array_equal(getattr(z, f"{name}_mask"), mask)
+        assert np.all(zvel[~masked] != 0.0)  # so that v == 0 is the mask
+    np.testing.assert_array_equal(z.binid, m.binid)
+    # The original arrays are untouched, and zeroing twice changes nothing.
+    assert np.any(m.stellar_vel[m.stellar_mask != 0] != 0.0)
+    np.testing.assert_array_equal(z.zeroed().stellar_vel, z.stellar_vel)
+
+
+# -- the real style ------------------------------------------------------------------------------
+def _antisymmetry(vel, good):
+    """Correlation of a centred map with minus its point reflection (good pairs only)."""
+    both = good & good[::-1, ::-1]
+    a = vel[both] - np.median(vel[good])
+    b = -(vel[::-1, ::-1][both] - np.median(vel[good]))
+    a, b = a - a.mean(), b - b.mean()
+    norm = np.sqrt(np.sum(a * a) * np.sum(b * b))
+    return float(np.sum(a * b) / norm) if norm > 0 else 0.0
+
+
+def _stellar(galaxy):
+    z = mock.make_maps_arrays(galaxy).zeroed()
+    return z.stellar_vel, z.stellar_vel != 0
+
+
+def test_styles_are_deterministic_and_the_default_is_unchanged():
+    assert mock.random_galaxy(4, binning="VOR10") == mock.random_galaxy(
+        4, binning="VOR10", style="survey")
+    real = mock.random_galaxy(4, binning="VOR10", style="real")
+    assert real == mock.random_galaxy(4, binning="VOR10", style="real")
+    assert real != mock.random_galaxy(4, binning="VOR10")
+    assert real.bin_model == "calibrated" and real.trim_vertices
+    a, b = mock.make_maps_arrays(real), mock.make_maps_arrays(real)
+    for name in ("stellar_vel", "gas_vel", "binid", "snr", "stellar_ivar"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    survey = mock.random_galaxy(4)
+    assert (survey.bin_model, survey.trim_vertices, survey.isophote_irregularity,
+            survey.sn_scatter, survey.noise_correlation) == ("simple", False, 0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="style"):
+        mock.random_galaxy(4, style="pretty")
+    with pytest.raises(ValueError, match="bin_model"):
+        mock.MockGalaxy(bin_model="dap")
+    with pytest.raises(ValueError, match="sn_scatter"):
+        mock.MockGalaxy(sn_scatter=-0.1)
+    with pytest.raises(ValueError, match="irregular"):
+        mock.FieldModel(irregular=-1.0)
+    with pytest.raises(ValueError, match="noise_scale"):
+        mock.FieldModel(noise_scale=0.0)
+
+
+def test_real_style_mix_and_labels():
+    rng = np.random.default_rng(12)
+    gals = [mock.random_galaxy(rng, style="real") for _ in range(800)]
+    us = np.mean([g.usable_stellar for g in gals])
+    ug = np.mean([g.usable_gas for g in gals])
+    assert abs(us - 0.798) < 0.05 and abs(ug - 0.653) < 0.05
+    usable = [g for g in gals if g.usable_stellar]
+    messy = np.mean([g.quality("stellar") == 1 for g in usable])
+    assert abs(messy - mock.MESSY_FRACTION["stellar"]) < 0.05
+    # Gas keeps every kind; unusable stars are mostly weak or irregular discs now.
+    assert {g.gas.kind for g in gals} == set(mock.FIELD_KINDS)
+    bad = [g for g in gals if not g.usable_stellar]
+    kinds = {k: np.mean([g.stellar.kind == k for g in bad]) for k in mock.FIELD_KINDS}
+    assert kinds["regular"] > 0.6 and kinds["noise"] > 0.05 and kinds["two_component"] > 0.03
+    assert any(g.stellar.irregular > 0 for g in bad)
+    # Unusable and messy galaxies are fainter (bigger bins) than clean ones.
+    sn = {q: np.median([g.sn_center for g in gals if g.quality("stellar") == q]) for q in (0, 1, 2)}
+    assert sn[0] < sn[1] < sn[2]
+    # Forced classes are honoured by the single label rule.
+    for q_messy in (False, True):
+        for _ in range(20):
+            g = mock.random_galaxy(rng, style="real", usable_stellar=True, usable_gas=True,
+                                   messy=q_messy)
+            assert g.quality("stellar") == g.quality("gas") == (1 if q_messy else 2)
+        g = mock.random_galaxy(rng, style="real", usable_stellar=False)
+        assert g.quality("stellar") == 0
+    poor = mock.random_galaxy(rng, style="real", usable_stellar=True, usable_gas=False,
+                              gas_reason="depletion")
+    assert poor.gas.kind in ("absent", "depleted") and poor.usable_stellar
+
+
+def test_irregular_motions_and_quality():
+    base = dict(pa=30.0, vmax=150.0, noise=2.0)
+    amp = 150.0 * np.sin(np.radians(60.0))
+    assert quiet(stellar=mock.FieldModel(irregular=0.1 * amp, **base)).quality("stellar") == 2
+    assert quiet(stellar=mock.FieldModel(irregular=0.3 * amp, **base)).quality("stellar") == 1
+    assert quiet(stellar=mock.FieldModel(irregular=0.7 * amp, **base)).quality("stellar") == 0
+    smooth = quiet(stellar=mock.FieldModel(**base))
+    bent = quiet(stellar=mock.FieldModel(irregular=40.0, irregular_scale=3.0, **base))
+    m0, m1 = mock.make_maps_arrays(smooth), mock.make_maps_arrays(bent)
+    good = m0.covered
+    diff = (m1.stellar_model - m0.stellar_model)[good]
+    assert 25.0 < diff.std() < 60.0
+    # Coherent: neighbouring spaxels move together.
+    step = np.diff(m1.stellar_model - m0.stellar_model, axis=1)[good[:, 1:] & good[:, :-1]]
+    assert step.std() < 0.25 * diff.std()
+    # Bar-like third-order harmonics keep the field point-antisymmetric.
+    barred = quiet(stellar=mock.FieldModel(harmonic3=0.15 * amp, **base))
+    assert barred.quality("stellar") == 2
+    assert quiet(stellar=mock.FieldModel(harmonic3=0.3 * amp, **base)).quality("stellar") == 1
+    v = mock.make_maps_arrays(barred).stellar_model - barred.vsys
+    np.testing.assert_allclose(v, -v[::-1, ::-1], atol=1e-9)
+    harmonic = v - (m0.stellar_model - smooth.vsys)
+    assert 0.05 * amp < np.abs(harmonic[good]).max() < 0.16 * amp
+    # The structure of 'noise' fields gets smoother with a longer correlation length.
+    rough = []
+    for scale in (1.5, 5.0):
+        gal = quiet(plateifu="8000-12701",
+                    stellar=mock.FieldModel(kind="noise", noise=0.5, noise_amplitude=60.0,
+                                            noise_scale=scale))
+        v = mock.make_maps_arrays(gal).stellar_model
+        rough.append(np.std(np.diff(v, axis=1)) / np.std(v))
+    assert rough[1] < 0.6 * rough[0]
+
+
+def test_calibrated_bins_follow_the_sn():
+    def arrays(sn, **kw):
+        return mock.make_maps_arrays(quiet(
+            plateifu="8000-12701", binning="VOR10", bin_model="calibrated", sn_center=sn,
+            coverage=1.2, stellar=mock.FieldModel(pa=30.0, vmax=150.0, noise=10.0), **kw))
+
+    bright, faint = arrays(60.0), arrays(8.0)
+    ratios = []
+    for m in (bright, faint):
+        sbin = m.binid[1]
+        good = sbin >= 0
+        sizes = np.bincount(sbin[good])
+        size = np.zeros(sbin.shape, dtype=int)
+        size[good] = sizes[sbin[good]]
+        for b in np.unique(sbin[good])[:300]:
+            assert np.ptp(m.stellar_vel[sbin == b]) == 0.0
+        # Spaxels at S/N 10 or more stay single; bins grow outward, up to hundreds.
+        assert np.all(size[good & (m.snr >= 10.0)] == 1)
+        radius = np.hypot(m.x, m.y)
+        inner = good & (radius < np.median(radius[good]))
+        assert np.median(size[good & ~inner]) > 2 * np.median(size[inner])
+        assert sizes.max() > 60
+        ratios.append(np.unique(sbin[good]).size / good.sum())
+        # Bins reach about S/N 10, so their errors stay near the noise at S/N 10.
+        err = 1.0 / np.sqrt(m.stellar_ivar[good & (size > 5) & (m.stellar_mask == 0)])
+        assert 6.0 < np.median(err) < 16.0
+    assert ratios[1] < 0.5 * ratios[0] and ratios[1] < 0.15
+    # The simple model (at most ~40 spaxels asked per bin) bins the faint galaxy finer.
+    simple = mock.make_maps_arrays(dataclasses.replace(faint.galaxy, bin_model="simple"))
+    good = simple.binid[1] >= 0
+    assert np.unique(simple.binid[1][good]).size / good.sum() > 2 * ratios[1]
+
+
+def test_real_footprints():
+    # The measured region of a bright galaxy: about the flat-to-flat diameter both ways.
+    full = quiet(plateifu="8000-12701", coverage=5.0, sn_center=50.0, trim_vertices=True)
+    m = mock.make_maps_arrays(full)
+    good = m.stellar_mask == 0
+    rows, cols = np.flatnonzero(good.any(axis=1)), np.flatnonzero(good.any(axis=0))
+    assert 2650 < good.sum() < 2950  # real 127-fibre maps: at most ~2,800 spaxels
+    assert abs(0.5 * rows.size - 29.5) <= 1.0 and abs(0.5 * cols.size - 31.5) <= 1.0
+    hexagon = mock.make_maps_arrays(dataclasses.replace(full, trim_vertices=False))
+    np.testing.assert_array_equal(hexagon.covered, m.covered)  # the same bundle
+    assert (hexagon.stellar_mask == 0).sum() > 1.05 * good.sum()
+    # Real-style footprints mostly end at the S/N limit, ragged, with specks but few holes.
+    rng = np.random.default_rng(3)
+    fractions, specks, holes = [], [], []
+    for _ in range(60):
+        gal = mock.random_galaxy(rng, bundle_size=127, binning="VOR10", style="real")
+        vel, good = _stellar(gal)
+        fractions.append(good.sum() / 2800.0)
+        specks.append(ndimage.label(good, CROSS)[1] > 1)
+        holes.append(ndimage.binary_fill_holes(good).sum() > good.sum())
+    fractions = np.array(fractions)
+    assert np.mean(fractions < 0.9) > 0.6 and np.mean(fractions < 0.4) > 0.05
+    assert 0.2 < np.mean(specks) < 0.8 and np.mean(holes) < 0.5
+
+
+def test_real_style_unusable_fields_are_partly_coherent():
+    # Survey style: unusable stellar fields are nearly pure noise. Real style: weak or
+    # irregular rotation near the noise, between noise and the clean discs.
+    rng = np.random.default_rng(8)
+    anti = {}
+    for style in ("survey", "real"):
+        for q in (0, 2):
+            values = []
+            for _ in range(40):
+                gal = mock.random_galaxy(rng, binning="VOR10", style=style,
+                                         usable_stellar=q > 0, messy=False if q else None)
+                values.append(_antisymmetry(*_stellar(gal)))
+            anti[style, q] = np.median(values)
+    assert anti["survey", 0] < 0.15 < anti["real", 0] < 0.6 < anti["real", 2]
+    assert anti["survey", 2] > 0.9 and anti["real", 2] > 0.9
+
+
+def test_real_style_resembles_the_dev_set(real_dev_maps_path):
+    # Per class, the bin sizes (distinct values per good spaxel) and the antisymmetry of
+    # real-style mocks follow the 200 real expert-labelled VOR10 stellar maps.
+    with fits.open(real_dev_maps_path) as hdul:
+        vel = hdul["VEL"].data.astype(float)
+        labels = hdul["LABELS"].data
+        quality = np.asarray(labels["STEL_QUAL"])
+        bundles = np.array([int(p.split("-")[1][:-2]) for p in labels["PLATEIFU"]])
+    rng = np.random.default_rng(21)
+    mocks = {0: [], 1: [], 2: []}
+    for _ in range(360):
+        gal = mock.random_galaxy(rng, binning="VOR10", style="real",
+                                 bundle_size=int(rng.choice(bundles)))
+        mocks[gal.quality("stellar")].append(_stellar(gal))
+    for q in (0, 1, 2):
+        real = [(v, v != 0) for v in vel[quality == q]]
+        for stat, tolerance in ((lambda v, g: np.unique(v[g]).size / g.sum(), 0.35),
+                                (_antisymmetry, 0.15)):
+            r = np.median([stat(v, g) for v, g in real])
+            s = np.median([stat(v, g) for v, g in mocks[q]])
+            if tolerance < 0.2:
+                assert abs(s - r) < tolerance, (q, r, s)
+            else:
+                assert abs(np.log(s / r)) < tolerance, (q, r, s)
