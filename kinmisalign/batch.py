@@ -231,11 +231,9 @@ def _classify_into(record, maps, options):
     """Usability probabilities of both fields into ``record``; returns (flag, problems)."""
     if options.model is None:
         return 0, []
-    from .classifier import prepare_input
-
     flag, problems = 0, []
-    probs = options.model.predict(prepare_input([maps.stellar, maps.gas], errors="nan"))
-    for which, p in zip(("STELLAR", "GAS"), probs, strict=True):
+    probs, reasons = options.model.predict_fields([maps.stellar, maps.gas])
+    for which, p, reason in zip(("STELLAR", "GAS"), probs, reasons, strict=True):
         if np.isfinite(p):
             record[f"USABLE_PROB_{which}"] = float(p)
             record[f"USABLE_{which}"] = bool(p > options.threshold)
@@ -243,7 +241,7 @@ def _classify_into(record, maps, options):
                 flag |= _bit(f"{which}_UNUSABLE")
         else:
             flag |= _bit(f"{which}_NOT_CLASSIFIED")
-            problems.append(f"{which.lower()}: not classified (no unmasked non-zero velocity)")
+            problems.append(f"{which.lower()}: not classified ({reason or 'no usable input'})")
     return flag, problems
 
 

@@ -3,9 +3,11 @@
 A network is a list of layer descriptions (plain dicts, as stored in the
 model file) and a dict of weight arrays. Supported layers are the ones the
 usability classifiers need: ``flatten``, ``dense``, ``dropout`` (the identity
-at inference), ``conv2d`` (stride 1, ``valid`` padding) and ``maxpool2d``
-(``valid`` padding, stride equal to the pool size). Data are channels-last,
-as in Keras, and everything is computed in float32 like Keras does.
+at inference), ``conv2d`` (stride 1, ``valid`` padding), ``maxpool2d``
+(``valid`` padding, stride equal to the pool size) and ``concat`` (appends a
+second input, a vector of ``size`` values per sample, to a flat activation).
+Data are channels-last, as in Keras, and everything is computed in float32
+like Keras does.
 """
 
 import numpy as np
@@ -29,7 +31,7 @@ ACTIVATIONS = {
     "sigmoid": _sigmoid,
     "tanh": np.tanh,
 }
-LAYER_TYPES = ("flatten", "dense", "dropout", "conv2d", "maxpool2d")
+LAYER_TYPES = ("flatten", "dense", "dropout", "conv2d", "maxpool2d", "concat")
 
 
 def _conv2d(x, kernel, bias):
@@ -83,6 +85,8 @@ def output_shape(layers, input_shape):
         elif kind == "maxpool2d":
             ph, pw = layer["pool_size"]
             shape = (shape[0] // ph, shape[1] // pw, shape[2])
+        elif kind == "concat":
+            shape = shape[:-1] + (shape[-1] + int(layer["size"]),)
         shapes.append(shape)
     return shapes
 
@@ -129,12 +133,17 @@ def check_layers(layers, weights, input_shape):
                     raise ValueError(f"missing weights {key!r}")
                 if weights[key].shape != want:
                     raise ValueError(f"{key} has shape {weights[key].shape}, expected {want}")
+        if kind == "concat":
+            if len(shape) != 1:
+                raise ValueError(f"layer {index}: concat needs a flat input, not shape {shape}")
+            if not int(layer.get("size", 0)) >= 1:
+                raise ValueError(f"layer {index}: concat needs a positive size")
         if min(after) < 1:
             raise ValueError(f"layer {index} ({kind}) leaves an empty output {after}")
         shape = after
 
 
-def forward(x, layers, weights):
+def forward(x, layers, weights, extra=None):
     """Run a network on a batch.
 
     Parameters
@@ -145,6 +154,8 @@ def forward(x, layers, weights):
         Layer descriptions (see module docstring), already checked.
     weights : dict of str to numpy.ndarray
         float32 weights by ``'<name>/kernel'`` and ``'<name>/bias'``.
+    extra : numpy.ndarray, optional
+        ``(n, size)`` values appended by a ``concat`` layer.
 
     Returns
     -------
@@ -159,6 +170,11 @@ def forward(x, layers, weights):
             x = x.reshape(len(x), -1)
         elif kind == "dropout":
             continue
+        elif kind == "concat":
+            if extra is None or extra.shape != (len(x), int(layer["size"])):
+                raise ValueError(f"the network needs {int(layer['size'])} extra input values "
+                                 f"per sample, not {None if extra is None else extra.shape}")
+            x = np.concatenate([x, np.asarray(extra, dtype=np.float32)], axis=1)
         elif kind == "maxpool2d":
             x = _maxpool2d(x, layer["pool_size"])
         else:

@@ -6,7 +6,6 @@ import numpy as np
 
 from ..config import conf
 from ..fields import MapsData, VelocityField
-from ._input import _prepare
 from ._model import UsabilityModel
 
 __all__ = ["classify", "load_model"]
@@ -157,9 +156,10 @@ def classify(fields_or_maps, model=None, threshold=None, *, batch_size=8192):
         raise TypeError("give either velocity fields or MapsData observations, not a mix")
 
     errors = "raise" if single and isinstance(fields_or_maps, VelocityField) else "nan"
-    x, reasons = _prepare(items, errors=errors)
     net = load_model(model)
-    probs = net.predict(x, batch_size=batch_size).astype(np.float32)
+    inputs = net.prepare(items, errors=errors)
+    probs = net.predict(inputs.x, inputs.extra, batch_size=batch_size).astype(np.float32)
+    reasons = inputs.reasons
 
     meta = {"USABILITY_MODEL": net.name or "custom", "USABLE_THRESHOLD": threshold}
     if per_obs:

@@ -1,8 +1,15 @@
-"""Network input of the usability classifier, for one field or a batch."""
+"""Network input of the usability classifiers, for one field or a batch.
+
+Two forms: the published network's (`prepare_input`, SPEC section 6: the whole
+array, values at masked spaxels included) and the footprint form of
+kinmisalign's own models (`kinmisalign._core.footprint`: good spaxels only,
+centred on the galaxy, with symmetry features).
+"""
 
 import numpy as np
 from astropy import units as u
 
+from .._core import footprint
 from .._core.resize import resize_cubic
 from ..fields import MapsData, VelocityField
 
@@ -117,3 +124,50 @@ def _prepare(fields, *, errors="raise", size=INPUT_SIZE):
         stack = np.stack([values for _, values in group])
         out[indices, :, :, 0] = resize_cubic(stack, (size, size))
     return out, reasons
+
+
+def _centre2(field):
+    """Twice the (row, column) index of the galaxy centre of a map, from its offsets."""
+    return footprint.centre_index2(field.x.to_value(u.arcsec), field.y.to_value(u.arcsec))
+
+
+def _prepare_footprint(fields, *, errors="nan", size=INPUT_SIZE, margin=1):
+    """Footprint input, symmetry features and reasons ('' when fine) of fields.
+
+    Returns
+    -------
+    x : numpy.ndarray
+        float32 ``(n, size, size, 2)``, NaN for fields that cannot be used.
+    features : numpy.ndarray
+        float64 ``(n, len(FEATURE_NAMES))``, NaN likewise.
+    reasons : list of str
+    """
+    if errors not in ("raise", "nan"):
+        raise ValueError(f"errors must be 'raise' or 'nan', not {errors!r}")
+    items, _ = _as_field_list(fields)
+    x = np.full((len(items), size, size, 2), np.nan, dtype=np.float32)
+    features = np.full((len(items), len(footprint.FEATURE_NAMES)), np.nan)
+    reasons = [""] * len(items)
+    for index, field in enumerate(items):
+        if not field.is_map:
+            raise TypeError(f"{field!r} is a point list: the network needs the full 2-D map")
+        good = field.good
+        reason = ""
+        if not good.any():
+            reason = "no unmasked spaxel"
+        else:
+            values = field.velocity.to_value(_KMS)
+            centre2 = _centre2(field)
+            image = footprint.footprint_image(values, good, centre2, size=size, margin=margin)
+            if image is None:
+                reason = "all unmasked velocities are equal"
+            else:
+                x[index] = image
+                features[index] = footprint.symmetry_features(values, good, centre2)
+        if reason:
+            if errors == "raise":
+                label = f" {field.name!r}" if field.name else ""
+                raise NotClassifiableError(
+                    f"velocity field{label} cannot be used by the network: {reason}")
+            reasons[index] = reason
+    return x, features, reasons

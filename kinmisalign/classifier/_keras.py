@@ -3,7 +3,16 @@
 Keras is imported inside the functions, never at import time of kinmisalign.
 """
 
-__all__ = ["build_fcn", "build_cnn", "layers_from_keras", "keras_from_layers", "import_keras"]
+import numpy as np
+
+__all__ = [
+    "build_fcn",
+    "build_cnn",
+    "layers_from_keras",
+    "keras_from_layers",
+    "weights_from_keras",
+    "import_keras",
+]
 
 _NN_HINT = 'install the "nn" extra: pip install "kinmisalign[nn]"'
 
@@ -158,39 +167,86 @@ def layers_from_keras(model):
     return layers, weights
 
 
-def keras_from_layers(layers, weights, input_shape):
+def keras_from_layers(layers, weights, input_shape, n_features=0):
     """Build a Keras 3 model from layer descriptions and weights.
 
     Parameters
     ----------
     layers : list of dict
-    weights : dict of str to numpy.ndarray
+        Layer descriptions (`~kinmisalign.classifier.UsabilityModel`); a
+        ``concat`` layer makes a model of two inputs, the image and a vector
+        of ``n_features`` values.
+    weights : dict of str to numpy.ndarray or None
+        Weights by ``'<name>/kernel'`` and ``'<name>/bias'``; None leaves
+        Keras' initial weights (for training).
     input_shape : tuple of int
+    n_features : int, optional
+        Values per sample of the second input, when there is a ``concat``
+        layer.
 
     Returns
     -------
-    keras.Sequential
+    keras.Model
+        A `keras.Sequential` without ``concat`` layers, otherwise a
+        functional model taking ``[images, features]``. Keras layers carry
+        the names of the layer descriptions.
     """
     keras = import_keras()
     kl = keras.layers
-    built = [keras.Input(shape=tuple(input_shape))]
+    built = []
     for layer in layers:
         kind = layer["type"]
+        name = layer.get("name")
         if kind == "flatten":
             built.append(kl.Flatten())
         elif kind == "dropout":
             built.append(kl.Dropout(layer["rate"]))
         elif kind == "dense":
-            built.append(kl.Dense(layer["units"], activation=layer["activation"]))
+            built.append(kl.Dense(layer["units"], activation=layer["activation"], name=name))
         elif kind == "conv2d":
             built.append(kl.Conv2D(layer["filters"], tuple(layer["kernel_size"]),
-                                   activation=layer["activation"], padding="valid"))
+                                   activation=layer["activation"], padding="valid", name=name))
         elif kind == "maxpool2d":
             built.append(kl.MaxPooling2D(tuple(layer["pool_size"])))
-    model = keras.Sequential(built)
-    weighted = iter(layer for layer in layers if layer["type"] in ("dense", "conv2d"))
-    for keras_layer in model.layers:
-        if isinstance(keras_layer, (kl.Dense, kl.Conv2D)):
-            name = next(weighted)["name"]
-            keras_layer.set_weights([weights[f"{name}/kernel"], weights[f"{name}/bias"]])
+        elif kind == "concat":
+            built.append(kl.Concatenate())
+    if not any(layer["type"] == "concat" for layer in layers):
+        # The sequential form, as the published networks are.
+        model = keras.Sequential([keras.Input(shape=tuple(input_shape)), *built])
+    else:
+        if not n_features:
+            raise ValueError("a concat layer needs n_features > 0")
+        image = keras.Input(shape=tuple(input_shape), name="image")
+        features = keras.Input(shape=(int(n_features),), name="features")
+        x = image
+        for layer, keras_layer in zip(layers, built, strict=True):
+            x = keras_layer([x, features]) if layer["type"] == "concat" else keras_layer(x)
+        model = keras.Model([image, features], x)
+    if weights is not None:
+        for layer in layers:
+            if layer["type"] in ("dense", "conv2d"):
+                name = layer["name"]
+                model.get_layer(name).set_weights([weights[f"{name}/kernel"],
+                                                   weights[f"{name}/bias"]])
     return model
+
+
+def weights_from_keras(model, layers):
+    """The weights of a model built by `keras_from_layers`, by layer description name.
+
+    Parameters
+    ----------
+    model : keras.Model
+    layers : list of dict
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+    """
+    weights = {}
+    for layer in layers:
+        if layer["type"] in ("dense", "conv2d"):
+            kernel, bias = model.get_layer(layer["name"]).get_weights()
+            weights[f"{layer['name']}/kernel"] = np.asarray(kernel, dtype=np.float32)
+            weights[f"{layer['name']}/bias"] = np.asarray(bias, dtype=np.float32)
+    return weights

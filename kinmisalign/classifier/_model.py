@@ -1,7 +1,7 @@
 """The usability model: architecture plus weights, run with numpy, stored without pickle.
 
-File format (``.npz``, version 1)
----------------------------------
+File format (``.npz``, versions 1 and 2)
+----------------------------------------
 A numpy ``.npz`` archive, read with ``allow_pickle=False``, holding only plain
 numeric arrays:
 
@@ -19,30 +19,55 @@ numeric arrays:
     Layer types: ``flatten`` (row-major), ``dense`` (``units``,
     ``activation``), ``dropout`` (``rate``; the identity at inference),
     ``conv2d`` (``filters``, ``kernel_size``, ``activation``; stride 1,
-    ``valid`` padding) and ``maxpool2d`` (``pool_size``). Activations:
+    ``valid`` padding), ``maxpool2d`` (``pool_size``) and ``concat``
+    (``size``: appends the input's feature vector). Activations:
     ``linear``, ``relu``, ``sigmoid``, ``tanh``.
+
+    Version 2 adds two optional objects:
+
+    ``"input"``
+        How fields become network input: ``{"kind": "duckworth2020"}``
+        (the whole array, SPEC section 6; the default, and the only form of
+        version 1) or ``{"kind": "footprint", "size": 32, "margin": 1,
+        "features": [...], "feature_mean": [...], "feature_scale": [...]}``
+        (`kinmisalign._core.footprint`: the good spaxels only, centred on
+        the galaxy, with standardised symmetry features for a ``concat``
+        layer).
+    ``"output"``
+        How the last layer's value becomes a probability:
+        ``{"logit": bool, "average": "none" | "dihedral", "calibration":
+        null | {"kind": "platt", "slope": a, "intercept": b}}``. With
+        ``"dihedral"`` the network is run on the 8 flips and quarter turns of
+        the image and the log-odds are averaged, so the verdict does not
+        depend on the map's orientation; Platt's calibration then gives
+        ``p = 1 / (1 + exp(-(a z + b)))`` of the log-odds ``z``. Default (and
+        version 1): the last layer gives the probability itself.
 ``<name>/kernel``, ``<name>/bias``
     float32 weights of each ``dense`` and ``conv2d`` layer, in Keras' layout:
     a dense kernel is ``(inputs, units)``, a convolution kernel
     ``(rows, columns, in_channels, filters)``.
 
 The last layer must give one value per sample: the probability that the
-field is usable.
+field is usable, or its log-odds when ``output["logit"]`` is true.
 """
 
 import json
 import os
 import zipfile
 import zlib
+from typing import NamedTuple
 
 import numpy as np
 
 from .._core import mlp
 
-__all__ = ["UsabilityModel", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["UsabilityModel", "ModelInput", "FORMAT_NAME", "FORMAT_VERSION", "INPUT_KINDS"]
 
 FORMAT_NAME = "kinmisalign-usability-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+INPUT_KINDS = ("duckworth2020", "footprint")
+_DEFAULT_INPUT = {"kind": "duckworth2020"}
+_DEFAULT_OUTPUT = {"logit": False, "average": "none", "calibration": None}
 _HEADER_KEY = "__model__"
 _MAX_UNPACKED = 500_000_000  # bytes; the published network is 1 MB, a zip bomb is not
 
@@ -79,6 +104,86 @@ def _plain_array(archive, name, path):
     return value
 
 
+def _check_input_spec(spec, input_shape):
+    """A complete, checked copy of the ``input`` object of a model."""
+    spec = dict(_DEFAULT_INPUT if spec is None else spec)
+    kind = spec.get("kind")
+    if kind not in INPUT_KINDS:
+        raise ValueError(f"input kind must be one of {INPUT_KINDS}, not {kind!r}")
+    if kind == "duckworth2020":
+        if len(input_shape) != 3 or input_shape[0] != input_shape[1] or input_shape[2] != 1:
+            raise ValueError(f"a duckworth2020 input is (n, n, 1), not {input_shape}")
+        return {"kind": kind}
+    from .._core.footprint import FEATURE_NAMES
+
+    size = int(spec.get("size", input_shape[0]))
+    if tuple(input_shape) != (size, size, 2):
+        raise ValueError(f"a footprint input of size {size} is ({size}, {size}, 2), "
+                         f"not {input_shape}")
+    features = [str(name) for name in spec.get("features", [])]
+    unknown = [name for name in features if name not in FEATURE_NAMES]
+    if unknown:
+        raise ValueError(f"unknown input features {unknown} (known: {', '.join(FEATURE_NAMES)})")
+    mean = [float(v) for v in spec.get("feature_mean", [0.0] * len(features))]
+    scale = [float(v) for v in spec.get("feature_scale", [1.0] * len(features))]
+    if len(mean) != len(features) or len(scale) != len(features):
+        raise ValueError("feature_mean and feature_scale need one value per feature")
+    if not all(np.isfinite(mean)) or not all(np.isfinite(v) and v > 0 for v in scale):
+        raise ValueError("feature_mean must be finite and feature_scale positive")
+    return {"kind": kind, "size": size, "margin": int(spec.get("margin", 1)),
+            "features": features, "feature_mean": mean, "feature_scale": scale}
+
+
+def _check_output_spec(spec):
+    """A complete, checked copy of the ``output`` object of a model."""
+    out = dict(_DEFAULT_OUTPUT)
+    out.update(spec or {})
+    out["logit"] = bool(out["logit"])
+    if out["average"] not in ("none", "dihedral"):
+        raise ValueError(f"output average must be 'none' or 'dihedral', not {out['average']!r}")
+    calibration = out["calibration"]
+    if calibration is not None:
+        if calibration.get("kind") != "platt":
+            raise ValueError(f"unknown calibration {calibration.get('kind')!r} (known: 'platt')")
+        slope, intercept = float(calibration["slope"]), float(calibration["intercept"])
+        if not (np.isfinite(slope) and np.isfinite(intercept)):
+            raise ValueError("calibration slope and intercept must be finite")
+        out["calibration"] = {"kind": "platt", "slope": slope, "intercept": intercept}
+    return out
+
+
+def _log_odds(p):
+    p = np.clip(p.astype(np.float64), 1e-7, 1.0 - 1e-7)
+    return np.log(p) - np.log1p(-p)
+
+
+def _dihedral(x, k):
+    """The ``k``-th (0-7) flip or quarter turn of a batch of images (n, rows, columns, c)."""
+    if k >= 4:
+        x = x[:, :, ::-1]
+    return np.rot90(x, k % 4, axes=(1, 2))
+
+
+class ModelInput(NamedTuple):
+    """Network input of a batch of fields, as a model prepares it (`UsabilityModel.prepare`).
+
+    Attributes
+    ----------
+    x : numpy.ndarray
+        float32 images, ``(n,) + input_shape``; NaN for fields that cannot
+        be normalised.
+    extra : numpy.ndarray or None
+        float32 ``(n, n_features)`` standardised features for a ``concat``
+        layer, or None when the model takes none.
+    reasons : list of str
+        Why each field cannot be classified, ``''`` when it can.
+    """
+
+    x: np.ndarray
+    extra: object
+    reasons: list
+
+
 class UsabilityModel:
     """A velocity-field usability classifier, evaluated with numpy.
 
@@ -92,6 +197,12 @@ class UsabilityModel:
         Shape of one input sample; default ``(32, 32, 1)``.
     meta : dict, optional
         JSON-serialisable description: ``name``, ``description``, ``source``...
+    input : dict, optional
+        How velocity fields become input (module docstring); default the
+        published network's, ``{'kind': 'duckworth2020'}``.
+    output : dict, optional
+        How the last layer's value becomes a probability (module
+        docstring); default: it is the probability.
 
     Notes
     -----
@@ -99,17 +210,25 @@ class UsabilityModel:
     convert to and from a Keras 3 model (extra ``nn``).
     """
 
-    def __init__(self, layers, weights, input_shape=(32, 32, 1), meta=None):
+    def __init__(self, layers, weights, input_shape=(32, 32, 1), meta=None, *, input=None,
+                 output=None):
         self.layers = [dict(layer) for layer in layers]
         self.weights = {str(k): np.ascontiguousarray(v, dtype=np.float32)
                         for k, v in weights.items()}
         self.input_shape = tuple(int(n) for n in input_shape)
         self.meta = dict(meta) if meta else {}
+        self.input = _check_input_spec(input, self.input_shape)
+        self.output = _check_output_spec(output)
         mlp.check_layers(self.layers, self.weights, self.input_shape)
         out = mlp.output_shape(self.layers, self.input_shape)
         if not out or out[-1] != (1,):
             raise ValueError("the last layer must give one value per sample, "
                              f"not shape {out[-1] if out else self.input_shape}")
+        n_features = len(self.input.get("features", []))
+        sizes = {int(layer["size"]) for layer in self.layers if layer["type"] == "concat"}
+        if sizes - {n_features} or (n_features and not sizes):
+            raise ValueError(f"the network's concat layers take {sorted(sizes) or 0} values but "
+                             f"the input gives {n_features} features")
         try:
             json.dumps(self.meta)
         except TypeError as exc:
@@ -125,14 +244,74 @@ class UsabilityModel:
         """Number of weights and biases."""
         return int(sum(w.size for w in self.weights.values()))
 
-    def predict(self, x, batch_size=8192):
+    @property
+    def n_features(self):
+        """Number of symmetry features the network takes beside the image."""
+        return len(self.input.get("features", []))
+
+    def prepare(self, fields, *, errors="nan"):
+        """This model's input for velocity fields.
+
+        Parameters
+        ----------
+        fields : `~kinmisalign.VelocityField`, `~kinmisalign.MapsData` or sequence of them
+            2-D velocity maps; a `~kinmisalign.MapsData` gives its stellar then
+            its gas field.
+        errors : {'nan', 'raise'}, optional
+            What to do with a field that cannot be normalised: NaN input and a
+            reason, or `NotClassifiableError`.
+
+        Returns
+        -------
+        `ModelInput`
+        """
+        from ._input import _prepare, _prepare_footprint
+
+        if self.input["kind"] == "duckworth2020":
+            x, reasons = _prepare(fields, errors=errors, size=self.input_shape[0])
+            return ModelInput(x, None, reasons)
+        x, features, reasons = _prepare_footprint(
+            fields, errors=errors, size=self.input["size"], margin=self.input["margin"])
+        extra = None
+        if self.n_features:
+            from .._core.footprint import FEATURE_NAMES
+
+            columns = [FEATURE_NAMES.index(name) for name in self.input["features"]]
+            extra = ((features[:, columns] - np.asarray(self.input["feature_mean"]))
+                     / np.asarray(self.input["feature_scale"])).astype(np.float32)
+        return ModelInput(x, extra, reasons)
+
+    def predict_fields(self, fields, batch_size=8192):
+        """Probability that each field is usable, and why a field could not be classified.
+
+        Parameters
+        ----------
+        fields : `~kinmisalign.VelocityField`, `~kinmisalign.MapsData` or sequence of them
+            As for `prepare`.
+        batch_size : int, optional
+            Samples evaluated at once.
+
+        Returns
+        -------
+        probabilities : numpy.ndarray
+            float32, NaN for fields that cannot be classified.
+        reasons : list of str
+            ``''`` for classified fields.
+        """
+        inputs = self.prepare(fields, errors="nan")
+        return self.predict(inputs.x, inputs.extra, batch_size=batch_size), inputs.reasons
+
+    def predict(self, x, extra=None, batch_size=8192):
         """Probability that each input field is usable.
 
         Parameters
         ----------
         x : array-like
-            Network input (see `prepare_input`) of shape ``(n,) + input_shape``;
+            Network input (see `prepare`) of shape ``(n,) + input_shape``;
             a missing trailing channel axis is added.
+        extra : array-like, optional
+            ``(n, n_features)`` standardised features, for models that take
+            them (`ModelInput.extra`).
         batch_size : int, optional
             Samples evaluated at once (bounds the memory used).
 
@@ -147,16 +326,48 @@ class UsabilityModel:
         if x.shape[1:] != self.input_shape:
             raise ValueError(f"input must have shape (n, {', '.join(map(str, self.input_shape))})"
                              f", not {x.shape}")
+        if self.n_features:
+            if extra is None:
+                raise ValueError(f"this model needs {self.n_features} features per sample "
+                                 "beside the image (see UsabilityModel.prepare)")
+            extra = np.asarray(extra, dtype=np.float32)
+            if extra.shape != (len(x), self.n_features):
+                raise ValueError(f"extra must have shape ({len(x)}, {self.n_features}), "
+                                 f"not {extra.shape}")
+        elif extra is not None:
+            raise ValueError("this model takes no features beside the image")
         out = np.empty(len(x), dtype=np.float32)
-        for start in range(0, len(x), int(batch_size)):
-            chunk = x[start:start + int(batch_size)]
-            out[start:start + len(chunk)] = mlp.forward(chunk, self.layers, self.weights)[:, 0]
+        step = int(batch_size)
+        for start in range(0, len(x), step):
+            chunk = x[start:start + step]
+            more = None if extra is None else extra[start:start + step]
+            out[start:start + len(chunk)] = self._probability(chunk, more)
         return out
+
+    def _value(self, x, extra):
+        """The last layer's value per sample."""
+        return mlp.forward(x, self.layers, self.weights, extra)[:, 0]
+
+    def _probability(self, x, extra):
+        output = self.output
+        turns = range(8) if output["average"] == "dihedral" else range(1)
+        values = [self._value(np.ascontiguousarray(_dihedral(x, k)), extra) for k in turns]
+        if not output["logit"] and output["calibration"] is None and len(values) == 1:
+            return values[0]  # a plain probability, as version 1 files give
+        z = np.mean([v if output["logit"] else _log_odds(v) for v in values], axis=0)
+        calibration = output["calibration"]
+        if calibration is not None:
+            z = calibration["slope"] * z + calibration["intercept"]
+        return mlp.ACTIVATIONS["sigmoid"](np.asarray(z, dtype=np.float64)).astype(np.float32)
 
     # -- storage ------------------------------------------------------------------------------
     def _header(self):
-        return {"format": FORMAT_NAME, "version": FORMAT_VERSION,
-                "input_shape": list(self.input_shape), "layers": self.layers, "meta": self.meta}
+        header = {"format": FORMAT_NAME, "version": 1, "input_shape": list(self.input_shape),
+                  "layers": self.layers, "meta": self.meta}
+        if self.input != _DEFAULT_INPUT or self.output != _DEFAULT_OUTPUT:
+            # Files that need nothing of version 2 stay readable by older versions.
+            header.update(version=2, input=self.input, output=self.output)
+        return header
 
     def save(self, path, overwrite=False):
         """Write the model to a ``.npz`` file (no pickle; format in the module docstring).
@@ -261,7 +472,8 @@ class UsabilityModel:
             raise ValueError(f"{path} has format version {version}; this "
                              f"kinmisalign reads up to {FORMAT_VERSION}: please upgrade")
         try:
-            return cls(header["layers"], arrays, header["input_shape"], header.get("meta"))
+            return cls(header["layers"], arrays, header["input_shape"], header.get("meta"),
+                       input=header.get("input"), output=header.get("output"))
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
             raise ValueError(f"{path} holds an invalid model: {what}") from None
@@ -331,11 +543,15 @@ class UsabilityModel:
 
         Returns
         -------
-        keras.Sequential
+        keras.Model
+            A `keras.Sequential`, or a functional model of two inputs
+            ``[images, features]`` when the network takes features. The
+            input preparation and the output's averaging and calibration
+            are not part of it.
         """
         from ._keras import keras_from_layers
 
-        return keras_from_layers(self.layers, self.weights, self.input_shape)
+        return keras_from_layers(self.layers, self.weights, self.input_shape, self.n_features)
 
     def __repr__(self):
         label = f" {self.name!r}" if self.name else ""

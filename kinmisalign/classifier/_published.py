@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..config import conf
 from ..exceptions import KinmisalignError
-from ._model import FORMAT_VERSION, UsabilityModel
+from ._model import UsabilityModel
 
 __all__ = ["PUBLISHED_MODELS", "load_published_model", "published_model_urls",
            "converted_model_path", "ModelDownloadError", "check_inputs"]
@@ -138,14 +138,15 @@ def converted_model_path(name="duckworth2020"):
     Returns
     -------
     pathlib.Path
-        ``<cache>/models/<name>-<sha256 prefix>-v<format>.npz``; the file may not exist yet.
+        ``<cache>/models/<name>-<sha256 prefix>-v1.npz`` (the published networks are
+        stored in version 1 of the model file format); the file may not exist yet.
     """
     from astropy.config.paths import get_cache_dir
 
     spec = _spec(name)
     data_sha = spec["files"]["variables/variables.data-00000-of-00001"][1]
     return (Path(get_cache_dir(PKGNAME)) / "models"
-            / f"{name}-{data_sha[:12]}-v{FORMAT_VERSION}.npz")
+            / f"{name}-{data_sha[:12]}-v1.npz")
 
 
 def _fetch(name):

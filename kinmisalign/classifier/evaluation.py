@@ -9,7 +9,13 @@ always that of the binary verdict ``p > threshold`` (0.5 by default) on the kept
 
 import numpy as np
 
-__all__ = ["evaluate", "confusion_matrix", "CONFIDENCES"]
+__all__ = [
+    "evaluate",
+    "confusion_matrix",
+    "reliability",
+    "calibration_error",
+    "CONFIDENCES",
+]
 
 CONFIDENCES = (0.5, 0.8, 0.95, 0.99)
 """The confidence cuts of Duckworth et al. (2020)."""
@@ -23,8 +29,12 @@ def _probabilities(model, x):
             raise ValueError("with model=None, x must be a 1-D array of probabilities")
         return p
     from ._classify import load_model
+    from ._model import ModelInput
 
-    return load_model(model).predict(x).astype(np.float64)
+    net = load_model(model)
+    if isinstance(x, ModelInput):
+        return net.predict(x.x, x.extra).astype(np.float64)
+    return net.predict(x).astype(np.float64)
 
 
 def _labels(y, n):
@@ -44,9 +54,10 @@ def evaluate(model, x, y, confidences=CONFIDENCES, threshold=0.5):
     model : str, path-like, `UsabilityModel` or None
         The network (see `load_model`); None when ``x`` already holds the
         probabilities.
-    x : array-like
-        Network input ``(n, 32, 32, 1)``, or probabilities ``(n,)`` when
-        ``model`` is None. Samples whose probability is NaN (fields that
+    x : array-like or `~kinmisalign.classifier.ModelInput`
+        Network input (``(n, 32, 32, 1)`` for the published network, or the
+        model's `~kinmisalign.classifier.UsabilityModel.prepare` output), or
+        probabilities ``(n,)`` when ``model`` is None. Samples whose probability is NaN (fields that
         could not be classified) are left out and counted in
         ``meta['n_unclassified']``.
     y : array-like of bool or {0, 1}
@@ -130,3 +141,72 @@ def confusion_matrix(y, p, threshold=0.5):
     matrix = np.zeros((2, 2), dtype=np.int64)
     np.add.at(matrix, (labels[ok].astype(int), predicted[ok].astype(int)), 1)
     return matrix
+
+
+def reliability(y, p, bins=10):
+    """Observed frequency of usable fields against the predicted probability.
+
+    Parameters
+    ----------
+    y : array-like of bool or {0, 1}
+        True labels.
+    p : array-like
+        Probabilities p(use); NaN values are left out.
+    bins : int, optional
+        Equal-width bins over [0, 1] (p = 1 falls in the last).
+
+    Returns
+    -------
+    `~astropy.table.Table`
+        One row per bin: ``p_low``, ``p_high``, ``n``, ``p_mean`` (mean
+        probability) and ``observed`` (fraction of usable fields; NaN in
+        empty bins), with ``stderr``, the binomial standard error of
+        ``observed`` at ``p_mean``.
+    """
+    from astropy.table import Table
+
+    p = np.asarray(p, dtype=np.float64)
+    labels = _labels(y, len(p))
+    ok = np.isfinite(p)
+    p, labels = p[ok], labels[ok]
+    edges = np.linspace(0.0, 1.0, int(bins) + 1)
+    index = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, int(bins) - 1)
+    n = np.bincount(index, minlength=int(bins))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_mean = np.bincount(index, p, minlength=int(bins)) / n
+        observed = np.bincount(index, labels, minlength=int(bins)) / n
+        stderr = np.sqrt(p_mean * (1.0 - p_mean) / n)
+    table = Table([edges[:-1], edges[1:], n, p_mean, observed, stderr],
+                  names=("p_low", "p_high", "n", "p_mean", "observed", "stderr"))
+    table["observed"].description = "Fraction of the bin's fields that are usable"
+    table["p_mean"].description = "Mean predicted probability in the bin"
+    return table
+
+
+def calibration_error(y, p, bins=10):
+    """Expected calibration error: the mean |observed - predicted| over bins, weighted by count.
+
+    Parameters
+    ----------
+    y : array-like of bool or {0, 1}
+        True labels.
+    p : array-like
+        Probabilities p(use); NaN values are left out.
+    bins : int, optional
+        Equal-width bins over [0, 1].
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from kinmisalign.classifier import calibration_error
+    >>> round(calibration_error([1, 1, 0, 0], [0.9, 0.7, 0.2, 0.4], bins=2), 3)
+    0.2
+    """
+    table = reliability(y, p, bins)
+    used = table["n"] > 0
+    n = np.asarray(table["n"][used], dtype=np.float64)
+    gap = np.abs(np.asarray(table["observed"][used]) - np.asarray(table["p_mean"][used]))
+    return float(np.sum(n * gap) / n.sum()) if n.sum() else float("nan")
