@@ -1,6 +1,7 @@
 """Training, tuning, datasets from expert labels, evaluation and the embedded model."""
 
 import dataclasses
+import hashlib
 import json
 import subprocess
 import sys
@@ -318,6 +319,33 @@ def test_tune_finds_a_model(keras, tmp_path):
     assert model.predict(x).shape == (64,)
 
 
+def _fake_dev_file(path, n=30, seed=0):
+    """Mock stellar maps in the dev file's format: 76 x 76, zero-padded, 0 at masked spaxels."""
+    from astropy.io import fits
+
+    rng = np.random.default_rng(seed)
+    cube = np.zeros((n, 76, 76))
+    plateifus, quality = [], []
+    for i in range(n):
+        gal = mock.random_galaxy(rng, binning="VOR10", usable_stellar=i % 3 != 0)
+        maps = mock.make_maps_arrays(gal)
+        vel = np.where(maps.stellar_mask == 0, maps.stellar_vel, 0.0)
+        size = vel.shape[0]
+        start = (76 - size) // 2
+        cube[i, start:start + size, start:start + size] = vel
+        plateifus.append(f"{8000 + i}-{gal.ifudesign}")
+        quality.append(gal.quality("stellar"))
+    labels = Table({"PLATEIFU": plateifus, "STEL_QUAL": quality, "STEL_FEATURE": [0] * n,
+                    "STELLAR_PA": np.full(n, np.nan), "REFF": np.full(n, 4.0)})
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(cube, name="VEL"),
+                  fits.ImageHDU(np.where(cube != 0, 5.0, np.inf), name="VEL_ERR"),
+                  fits.table_to_hdu(labels)]).writeto(path)
+    hdul = fits.open(path, mode="update")
+    hdul[3].name = "LABELS"
+    hdul.close()
+    return path
+
+
 def test_training_script_runs(keras, tmp_path, monkeypatch):
     import importlib.util
     from pathlib import Path
@@ -328,16 +356,31 @@ def test_training_script_runs(keras, tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("train_embedded_model", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    monkeypatch.setattr(module, "SHARED", tmp_path / "no-shared-data")
+    dev = _fake_dev_file(tmp_path / "dev.fits.gz")
     out, report = tmp_path / "m.npz", tmp_path / "r.json"
-    module.main(["--galaxies", "40", "--test-galaxies", "10", "--file-galaxies", "4",
-                 "--epochs", "1", "--output", str(out), "--report", str(report)])
+    args = [str(dev), "--galaxies", "60", "--test-galaxies", "10", "--pretrain-epochs", "1",
+            "--epochs", "1", "--replay", "50", "--repeats", "2", "--folds", "3",
+            "--processes", "1", "--published-dir", str(tmp_path / "none"),
+            "--real-maps-file", str(tmp_path / "none.fits.gz"), "--output", str(out),
+            "--report", str(report)]
+    module.main(args)
     numbers = json.loads(report.read_text())
-    assert set(numbers["held_out"]) == {"realistic", "shifted", "files"}
-    assert numbers["training_set"]["n"] + numbers["training_set"]["n_not_normalisable"] == 80
-    # Files read back give the network the same input as the arrays (float32 storage aside).
-    assert numbers["held_out"]["files"]["max_abs_p_difference_file_vs_arrays"] < 1e-3
-    assert UsabilityModel.load(out).name == "kinmisalign-mock-v1"
+    assert set(numbers["mock_held_out"]) == {"realistic", "shifted", "train"}
+    cv = numbers["cross_validation"]
+    assert len(cv["per_repeat"]) == 2 and len(cv["p"][0]) == 30
+    assert 0.0 <= cv["calibrated"]["accuracy"]["mean"] <= 1.0
+    # Orientation and padding never change a verdict (the dihedral average, the footprint cut).
+    assert numbers["invariance_on_dev"]["orientation_max_abs_dp"] < 1e-5
+    assert numbers["invariance_on_dev"]["padding_max_abs_dp"] < 1e-5
+    model = UsabilityModel.load(out)
+    assert model.name == "kinmisalign-footprint-v2" and model.output["calibration"]
+    assert numbers["model"]["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    # A rerun writes the same bytes.
+    again = tmp_path / "again.npz"
+    module.main([*args[:-4], "--output", str(again), "--report", str(tmp_path / "r2.json")])
+    assert again.read_bytes() == out.read_bytes()
+    with pytest.raises(SystemExit):
+        module.main([*args[:-4], "--output", str(out), "--report", str(report)])  # no overwrite
 
 
 def test_build_dataset_directory_with_several_daptypes(tmp_path):
