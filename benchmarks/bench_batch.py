@@ -9,8 +9,8 @@ measures, per observation:
   extensions and their mask and inverse-variance companions), measured before
   and after the rest and averaged, as the speed of a virtual machine drifts;
 - the pipeline in one process: `~kinmisalign.read_maps`, cleaning and fitting
-  both fields (the ``fast`` engine), the misalignment and the network input
-  of both fields;
+  both fields (the ``fast`` engine), the misalignment and the usability of
+  both fields (the embedded network: its input and its probabilities);
 - `~kinmisalign.batch.measure_files` with ``--workers`` local processes on
   the files, as measured and less the start-up of its workers (measured on its
   own, about 1.5 s: paid once per run), and on 1,000 observations (the files
@@ -93,20 +93,16 @@ def time_floor(paths):
 
 def time_pipeline(paths, method):
     """Seconds per observation of the whole per-observation chain in this process."""
-    from kinmisalign import measure_maps, read_maps
+    from kinmisalign import load_model, measure_maps, read_maps
 
-    try:
-        from kinmisalign.classifier import prepare_input
-    except ImportError:  # no classifier yet: time the rest
-        prepare_input = None
+    model = load_model("embedded")
     start = time.perf_counter()
     with threadpool_limits(limits=1):
         for path in paths:
             maps = read_maps(path)
             measure_maps(maps, fit_options={"method": method})
-            if prepare_input is not None:
-                prepare_input([maps.stellar, maps.gas], errors="nan")
-    return (time.perf_counter() - start) / len(paths), prepare_input is not None
+            model.predict_fields([maps.stellar, maps.gas])
+    return (time.perf_counter() - start) / len(paths), True
 
 
 def time_batch(paths, workers, method):
@@ -179,7 +175,7 @@ def main(argv=None):
             rows.append(("same, 1,000 observations", long_run, 0.0))
 
         what = (f"read, clean, fit both ({args.method}), ΔPA"
-                + (", network input" if with_input else ""))
+                + (", usability (embedded network)" if with_input else ""))
         print(f"\nper observation ({what}); extrapolated to {DR17_OBSERVATIONS:,} observations")
         print(f"{'':34s} {'s/obs':>8s} {'minutes':>8s} {'x floor':>8s}")
         for label, value, once in rows:

@@ -1,10 +1,13 @@
-"""Benchmark the usability classifier: numpy FCN inference and input preparation.
+"""Benchmark the usability classifiers: numpy inference and input preparation.
 
-Run as ``python benchmarks/bench_classifier.py``. Inference: the published FCN
+Run as ``python benchmarks/bench_classifier.py``. The published FCN
 architecture (84,321 parameters; random weights, so no download or TensorFlow
-is needed) on 100,000 fields of 32x32 input, in float32 with numpy. Input
-preparation: `prepare_input` (normalisation and OpenCV-identical cubic resize)
-on fields of the five MaNGA map sizes. Set ``OMP_NUM_THREADS`` /
+is needed) on 100,000 fields of 32x32 input, in float32 with numpy, and its
+input preparation, `prepare_input` (normalisation and OpenCV-identical cubic
+resize), on fields of the five MaNGA map sizes. Then the embedded footprint
+network (``kinmisalign-footprint-v2``): its preparation (footprint image and
+symmetry features) and its inference (three convolutions, run on the 8 flips
+and quarter turns of each image), on the same fields. Set ``OMP_NUM_THREADS`` /
 ``OPENBLAS_NUM_THREADS`` to choose the number of BLAS threads.
 """
 
@@ -15,7 +18,7 @@ import numpy as np
 from astropy import units as u
 
 from kinmisalign import VelocityField
-from kinmisalign.classifier import UsabilityModel, prepare_input
+from kinmisalign.classifier import UsabilityModel, load_model, prepare_input
 from kinmisalign.classifier._published import PUBLISHED_MODELS
 
 __all__ = ["fcn_model", "random_fields", "main"]
@@ -63,6 +66,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-infer", type=int, default=100_000, help="fields for inference")
     parser.add_argument("--n-prep", type=int, default=5_000, help="fields for preparation")
+    parser.add_argument("--n-embedded", type=int, default=20_000,
+                        help="fields for the embedded network's inference")
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs")
     args = parser.parse_args(argv)
 
@@ -77,6 +82,19 @@ def main(argv=None):
     t = _best(lambda: prepare_input(fields), args.repeat)
     print(f"input preparation (sizes {', '.join(map(str, MAP_SIZES))} px -> 32x32): "
           f"{args.n_prep:,} fields in {t:.3f} s = {args.n_prep / t:,.0f} fields/s")
+
+    embedded = load_model("embedded")
+    t = _best(lambda: embedded.prepare(fields), args.repeat)
+    print(f"embedded network, preparation (footprint image and features): {args.n_prep:,} "
+          f"fields in {t:.3f} s = {args.n_prep / t:,.0f} fields/s")
+    inputs = embedded.prepare(fields)
+    reps = -(-args.n_embedded // len(fields))
+    x = np.tile(inputs.x, (reps, 1, 1, 1))[:args.n_embedded]
+    extra = np.tile(inputs.extra, (reps, 1))[:args.n_embedded]
+    embedded.predict(x[:500], extra[:500])
+    t = _best(lambda: embedded.predict(x, extra), args.repeat)
+    print(f"embedded network, inference (8 turns each): {args.n_embedded:,} fields in {t:.3f} s "
+          f"= {args.n_embedded / t:,.0f} fields/s")
 
 
 if __name__ == "__main__":

@@ -70,10 +70,17 @@ def centre_index2(x, y):
     for axis, (index, offset) in enumerate(((rows, y), (cols, x))):
         o = offset[ok].astype(np.float64)
         i = index[ok].astype(np.float64)
-        if o.size >= 2 and np.ptp(o) > 0:
-            slope, intercept = np.polyfit(o, i, 1)
-            if np.isfinite(intercept) and abs(intercept) < 4 * max(ny, nx):
-                centre[axis] = int(np.rint(2.0 * intercept))
+        if o.size < 2:
+            continue
+        # Least-squares line index = a + b * offset; a is the index where the offset is 0.
+        o_mean, i_mean = o.mean(), i.mean()
+        var = np.mean((o - o_mean) ** 2)
+        if not var > 0:
+            continue
+        slope = np.mean((o - o_mean) * (i - i_mean)) / var
+        intercept = i_mean - slope * o_mean
+        if np.isfinite(intercept) and abs(intercept) < 4 * max(ny, nx):
+            centre[axis] = int(np.rint(2.0 * intercept))
     return centre[0], centre[1]
 
 

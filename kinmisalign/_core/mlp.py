@@ -34,16 +34,21 @@ ACTIVATIONS = {
 LAYER_TYPES = ("flatten", "dense", "dropout", "conv2d", "maxpool2d", "concat")
 
 
-def _conv2d(x, kernel, bias):
-    kh, kw = kernel.shape[:2]
+def _conv2d(x, kernel, bias, chunk=32):
+    kh, kw, cin, cout = kernel.shape
     n, h, w, _ = x.shape
     oh, ow = h - kh + 1, w - kw + 1
-    # Sum over kernel offsets of shifted views: one matrix product per offset,
-    # no large im2col copy.
-    out = np.zeros((n, oh, ow, kernel.shape[3]), dtype=np.float32)
-    for i in range(kh):
-        for j in range(kw):
-            out += x[:, i:i + oh, j:j + ow, :] @ kernel[i, j]
+    # One matrix product per chunk of images over all kernel offsets at once (im2col):
+    # with few input channels, a product per offset would be too small to be efficient.
+    flat = kernel.reshape(kh * kw * cin, cout)
+    out = np.empty((n, oh, ow, cout), dtype=np.float32)
+    for start in range(0, n, chunk):
+        part = x[start:start + chunk]
+        columns = np.concatenate([part[:, i:i + oh, j:j + ow, :]
+                                  for i in range(kh) for j in range(kw)], axis=-1)
+        # As one 2-D product: numpy would run a stacked one as many small products.
+        target = out[start:start + chunk].reshape(-1, cout)
+        np.matmul(columns.reshape(-1, kh * kw * cin), flat, out=target)
     out += bias
     return out
 
@@ -52,8 +57,12 @@ def _maxpool2d(x, pool):
     ph, pw = pool
     n, h, w, c = x.shape
     oh, ow = h // ph, w // pw
-    x = x[:, :oh * ph, :ow * pw, :].reshape(n, oh, ph, ow, pw, c)
-    return x.max(axis=(2, 4))
+    out = x[:, 0:oh * ph:ph, 0:ow * pw:pw]
+    for i in range(ph):
+        for j in range(pw):
+            if i or j:
+                out = np.maximum(out, x[:, i:oh * ph:ph, j:ow * pw:pw])
+    return out
 
 
 def output_shape(layers, input_shape):
