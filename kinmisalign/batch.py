@@ -23,10 +23,12 @@ FLAGS = {
     "GAS_TOO_FEW": (3, "too few gas spaxels left after masking and cleaning"),
     "STELLAR_FIT_FAILED": (4, "the stellar field could not be fitted (e.g. constant velocities)"),
     "GAS_FIT_FAILED": (5, "the gas field could not be fitted (e.g. constant velocities)"),
-    "STELLAR_NOT_CLASSIFIED": (6, "the stellar map has no unmasked non-zero velocity, so the "
-                                  "usability network cannot judge it"),
-    "GAS_NOT_CLASSIFIED": (7, "the gas map has no unmasked non-zero velocity, so the usability "
-                              "network cannot judge it"),
+    "STELLAR_NOT_CLASSIFIED": (6, "the stellar map cannot be normalised for the usability "
+                                  "network (no unmasked spaxel, or no velocity difference), so "
+                                  "the network cannot judge it"),
+    "GAS_NOT_CLASSIFIED": (7, "the gas map cannot be normalised for the usability network (no "
+                              "unmasked spaxel, or no velocity difference), so the network "
+                              "cannot judge it"),
     "STELLAR_UNUSABLE": (8, "the usability network judges the stellar field unusable: its PA "
                             "is doubtful"),
     "GAS_UNUSABLE": (9, "the usability network judges the gas field unusable: its PA is "

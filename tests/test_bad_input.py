@@ -725,7 +725,7 @@ MODEL_ERRORS = {
     "truncated": "not a readable .npz archive",
     "garbage": "not a .npz archive",
     "empty": "not a .npz archive",
-    "wrong-shape-weights": "has shape (1023, 64), expected (1024, 64)",
+    "wrong-shape-weights": "/kernel has shape",
     "missing-weights": "holds an invalid model: missing",
     "header-not-json": "unreadable header",
     "no-header": "no __model__",

@@ -87,9 +87,8 @@ def test_real_file_engines_agree(real_maps_path):
 # -- the compiled scan ----------------------------------------------------------------------------
 
 def _scipy_triangulation(x, y, v):
-    from scipy.spatial import Delaunay
-
     from kinmisalign._core._symmetry_scan import Triangulation
+    from scipy.spatial import Delaunay
 
     tri = Delaunay(np.column_stack([x, y]))
     return tri, Triangulation(x, y, v, tri.simplices.astype(np.intc),

@@ -3,17 +3,23 @@
 A neural network judges from the velocity map alone whether a field is
 usable for a kinematic position-angle fit. Inference runs with numpy; Keras 3
 and TensorFlow (extra ``nn``) are needed only to build or train networks and
-to convert the published model once.
+to convert the published model once. Training of kinmisalign's own footprint
+networks is in `kinmisalign.classifier.footprint_training`.
 """
 
 from ._classify import classify, load_model
-from ._embedded import EMBEDDED_MODELS, embedded_model_path
+from ._embedded import EMBEDDED_MODELS, embedded_model_path, embedded_model_report
 from ._input import INPUT_SIZE, NotClassifiableError, prepare_input
 from ._keras import build_cnn, build_fcn
-from ._model import UsabilityModel
+from ._model import ModelInput, UsabilityModel
 from ._published import ModelDownloadError, converted_model_path, published_model_urls
-from .evaluation import CONFIDENCES, confusion_matrix, evaluate
-from .plots import plot_confusion_matrix, plot_usability_histogram
+from .evaluation import CONFIDENCES, calibration_error, confusion_matrix, evaluate, reliability
+from .plots import (
+    plot_confusion_matrix,
+    plot_probability_by_quality,
+    plot_reliability_diagram,
+    plot_usability_histogram,
+)
 from .training import Dataset, build_dataset, class_weights, split_groups, train, tune
 
 __all__ = [
@@ -21,6 +27,7 @@ __all__ = [
     "load_model",
     "prepare_input",
     "UsabilityModel",
+    "ModelInput",
     "build_fcn",
     "build_cnn",
     "NotClassifiableError",
@@ -30,11 +37,16 @@ __all__ = [
     "INPUT_SIZE",
     "EMBEDDED_MODELS",
     "embedded_model_path",
+    "embedded_model_report",
     "CONFIDENCES",
     "evaluate",
     "confusion_matrix",
+    "reliability",
+    "calibration_error",
     "plot_confusion_matrix",
     "plot_usability_histogram",
+    "plot_probability_by_quality",
+    "plot_reliability_diagram",
     "Dataset",
     "build_dataset",
     "class_weights",

@@ -20,10 +20,12 @@ def load_model(model=None):
     Parameters
     ----------
     model : str, path-like or `UsabilityModel`, optional
-        ``'embedded'`` (alias of ``'kinmisalign-mock-v1'``): the network
-        shipped with kinmisalign, trained on mock MaNGA velocity fields by
+        ``'embedded'`` (alias of ``'kinmisalign-footprint-v2'``): the
+        network shipped with kinmisalign, pretrained on mock MaNGA velocity
+        fields and fine-tuned and calibrated on real expert-labelled maps by
         ``scripts/train_embedded_model.py``; it needs neither TensorFlow nor
-        a download.
+        a download. ``'kinmisalign-mock-v1'``: the previous embedded network
+        (mocks only; superseded).
         ``'duckworth2020'``: the published network of Duckworth et al. (2020).
         On first use its three SavedModel files are read from
         ``conf.published_model_dir`` when set, otherwise downloaded from

@@ -184,7 +184,7 @@ def reliability(y, p, bins=10):
 
 
 def calibration_error(y, p, bins=10):
-    """Expected calibration error: the mean |observed - predicted| over bins, weighted by count.
+    """Expected calibration error: the mean absolute gap between observed and predicted, by bin.
 
     Parameters
     ----------

@@ -30,8 +30,11 @@ __all__ = [
 ]
 
 
+_N_FEATURES = len(FEATURE_NAMES)
+
+
 def footprint_layers(filters=(8, 16, 16), image_units=16, units=16, dropout=0.3,
-                     n_features=len(FEATURE_NAMES), skip=False):
+                     n_features=_N_FEATURES, skip=False):
     """Layer descriptions of a footprint network.
 
     Three blocks of a 3x3 ReLU convolution and 2x2 max-pooling, a ReLU

@@ -35,7 +35,7 @@ def _axes(ax, figsize):
 
 
 def plot_confusion_matrix(y, p, threshold=0.5, normalize=False, ax=None, title=None,
-                          cmap="Blues"):
+                          cmap="Blues", colorbar=True):
     """Draw the confusion matrix of usability verdicts.
 
     Parameters
@@ -54,6 +54,8 @@ def plot_confusion_matrix(y, p, threshold=0.5, normalize=False, ax=None, title=N
         Axes title.
     cmap : str, optional
         Colour map.
+    colorbar : bool, optional
+        Draw a colour bar beside the matrix.
 
     Returns
     -------
@@ -77,7 +79,8 @@ def plot_confusion_matrix(y, p, threshold=0.5, normalize=False, ax=None, title=N
     ax.set_ylabel("actual")
     if title:
         ax.set_title(title)
-    fig.colorbar(image, ax=ax, shrink=0.8)
+    if colorbar:
+        fig.colorbar(image, ax=ax, shrink=0.8)
     return fig
 
 
@@ -170,7 +173,7 @@ def plot_probability_by_quality(quality, p, threshold=0.5, bins=20, ax=None, tit
     return fig
 
 
-def plot_reliability_diagram(y, p, bins=10, ax=None, title=None, label=None):
+def plot_reliability_diagram(y, p, bins=10, ax=None, title=None, label=None, counts=True):
     """Reliability diagram: observed frequency of usable fields against p(use).
 
     A calibrated model lies on the diagonal. Each bin is drawn at its mean
@@ -191,6 +194,8 @@ def plot_reliability_diagram(y, p, bins=10, ax=None, title=None, label=None):
         Axes title.
     label : str, optional
         Legend label of these points.
+    counts : bool, optional
+        Write the number of fields of each bin beside its point.
 
     Returns
     -------
@@ -204,16 +209,17 @@ def plot_reliability_diagram(y, p, bins=10, ax=None, title=None, label=None):
     obs = np.asarray(table["observed"])[used]
     err = np.asarray(table["stderr"])[used]
     line = ax.errorbar(x, obs, yerr=err, marker="o", capsize=2, label=label)
-    for xi, oi, ni in zip(x, obs, np.asarray(table["n"])[used], strict=True):
-        ax.annotate(str(int(ni)), (xi, oi), textcoords="offset points", xytext=(5, -9),
-                    fontsize=7, color=line[0].get_color())
-    ax.set_xlim(0, 1)
-    ax.set_ylim(-0.02, 1.02)
+    if counts:
+        for xi, oi, ni in zip(x, obs, np.asarray(table["n"])[used], strict=True):
+            ax.annotate(str(int(ni)), (xi, oi), textcoords="offset points", xytext=(5, -10),
+                        fontsize=7, color=line[0].get_color())
+    ax.set_xlim(0, 1.04)
+    ax.set_ylim(-0.05, 1.1)
     ax.set_aspect("equal")
     ax.set_xlabel("predicted p(use)")
     ax.set_ylabel("observed fraction usable")
     if label:
-        ax.legend(loc="upper left", frameon=False)
+        ax.legend(loc="lower right", frameon=False)
     if title:
         ax.set_title(title)
     return fig
