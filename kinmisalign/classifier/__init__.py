@@ -1,10 +1,11 @@
 """Velocity-field usability classifier (Duckworth et al. 2020).
 
 A neural network judges from the velocity map alone whether a field is
-usable for a kinematic position-angle fit. Inference runs with numpy; Keras 3
-and TensorFlow (extra ``nn``) are needed only to build or train networks and
-to convert the published model once. Training of kinmisalign's own footprint
-networks is in `kinmisalign.classifier.footprint_training`.
+usable for a kinematic position-angle fit. Inference, and reading the
+published network's TensorFlow checkpoint, run with numpy; Keras 3 and
+TensorFlow (extra ``nn``) are needed only to build or train networks.
+Training of kinmisalign's own footprint networks is in
+`kinmisalign.classifier.footprint_training`.
 """
 
 from ._classify import classify, load_model

@@ -31,9 +31,9 @@ def load_model(model=None):
         ``conf.published_model_dir`` when set, otherwise downloaded from
         ``conf.published_model_url`` (the authors' repository, at a pinned
         commit) through astropy's download cache; their sizes and SHA-256 are
-        checked, and the weights are converted once (this step needs
-        TensorFlow: ``pip install "kinmisalign[nn]"``) and cached in
-        kinmisalign's cache directory, so later loads need numpy only.
+        checked, and the weights are read from its checkpoint with numpy
+        (no TensorFlow needed) and cached in kinmisalign's own format in its
+        cache directory, so later loads need neither download nor checkpoint.
         A path: a model file written by `UsabilityModel.save` (read
         without unpickling), or a Keras 3 ``.keras``/``.h5`` file, read in
         Keras' safe mode (see `UsabilityModel.from_keras_file`; extra ``nn``).

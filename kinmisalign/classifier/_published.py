@@ -5,15 +5,15 @@ which states no licence: it is fetched on the user's request (into astropy's
 download cache, package name ``kinmisalign``; no redirect off HTTPS, nothing
 larger than the expected file, kept only when its SHA-256 matches), never
 shipped. Keras 3 cannot
-load it, so its checkpoint weights are read with ``tf.train.load_checkpoint``
-(TensorFlow needed once) and stored in kinmisalign's own model format in the
-cache directory; later loads need numpy only.
+load it, so its weights are read from its checkpoint (``variables.index`` and
+``variables.data-00000-of-00001``) by kinmisalign's own numpy reader of
+TensorFlow checkpoints, which checks every checksum: no TensorFlow is needed,
+not even once. The weights are stored in kinmisalign's own model format in the
+cache directory, so later loads need neither the download nor the checkpoint.
 """
 
 import hashlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from ..config import conf
@@ -192,26 +192,28 @@ def _fetch(name):
 
 
 def _read_checkpoint(paths, spec):
-    try:
-        import tensorflow as tf
-    except ImportError as exc:
-        raise ImportError(
-            "converting the published model needs TensorFlow, once (the converted weights are "
-            'then cached): install the "nn" extra, pip install "kinmisalign[nn]"') from exc
-    with tempfile.TemporaryDirectory() as tmp:
-        # The checkpoint reader wants variables.index and .data side by side.
-        for rel in ("variables/variables.index", "variables/variables.data-00000-of-00001"):
-            target = Path(tmp) / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(paths[rel], target)
-        reader = tf.train.load_checkpoint(str(Path(tmp) / "variables" / "variables"))
-        weighted = [layer for layer in spec["layers"] if layer["type"] == "dense"]
-        weights = {}
-        for index, layer in enumerate(weighted):
-            for part in ("kernel", "bias"):
-                key = f"layer_with_weights-{index}/{part}/.ATTRIBUTES/VARIABLE_VALUE"
-                weights[f"{layer['name']}/{part}"] = reader.get_tensor(key)
-    return weights
+    """The network's weights from its checkpoint files, read with numpy (no TensorFlow)."""
+    from ._checkpoint_reader import CheckpointReader
+
+    # Paths given one by one: the download cache does not keep the files' names.
+    checkpoint = CheckpointReader(paths["variables/variables.index"],
+                                  [paths["variables/variables.data-00000-of-00001"]])
+    weighted = [layer for layer in spec["layers"] if layer["type"] == "dense"]
+    keys = {f"{layer['name']}/{part}":
+            f"layer_with_weights-{index}/{part}/.ATTRIBUTES/VARIABLE_VALUE"
+            for index, layer in enumerate(weighted) for part in ("kernel", "bias")}
+    tensors = checkpoint.read(keys.values())
+    return {name: tensors[key] for name, key in keys.items()}
+
+
+def _model_from_files(name, paths, source):
+    """The published model ``name`` from its verified SavedModel files."""
+    spec = _spec(name)
+    weights = _read_checkpoint(paths, spec)
+    meta = {"name": name, "description": spec["description"],
+            "repository": spec["repository"], "commit": spec["commit"],
+            "subdir": spec["subdir"], "source": str(source)}
+    return UsabilityModel(spec["layers"], weights, (32, 32, 1), meta)
 
 
 def load_published_model(name="duckworth2020"):
@@ -226,20 +228,15 @@ def load_published_model(name="duckworth2020"):
     -------
     `UsabilityModel`
     """
-    spec = _spec(name)
-    cached = converted_model_path(name)
+    cached = converted_model_path(name)  # also refuses an unknown name
     if cached.is_file():
         try:
             return UsabilityModel.load(cached)
         except (ValueError, OSError, KeyError):
             cached.unlink()  # damaged: convert again
     paths = _fetch(name)
-    weights = _read_checkpoint(paths, spec)
     source = conf.published_model_dir or published_model_urls(name)["saved_model.pb"]
-    meta = {"name": name, "description": spec["description"],
-            "repository": spec["repository"], "commit": spec["commit"],
-            "subdir": spec["subdir"], "source": str(source)}
-    model = UsabilityModel(spec["layers"], weights, (32, 32, 1), meta)
+    model = _model_from_files(name, paths, source)
     cached.parent.mkdir(parents=True, exist_ok=True)
     model.save(cached, overwrite=True)  # the cache's own file, found damaged or absent
     return model
