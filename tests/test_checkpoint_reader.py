@@ -7,11 +7,14 @@ TensorFlow writes.
 """
 
 import os
+import shutil
+import sys
 
 import numpy as np
 import pytest
 from _tensor_bundle import crc32c_bitwise, mask, table_bytes, varint, write_bundle
 
+from kinmisalign.classifier import UsabilityModel, load_model
 from kinmisalign.classifier import _checkpoint_reader as reader
 from kinmisalign.classifier._checkpoint_reader import (
     CheckpointReader,
@@ -22,6 +25,7 @@ from kinmisalign.classifier._checkpoint_reader import (
     read_checkpoint,
     unmask_crc32c,
 )
+from kinmisalign.classifier._published import PUBLISHED_MODELS, check_inputs
 
 RNG = np.random.default_rng(2020)
 
@@ -403,3 +407,66 @@ def test_published_checkpoint_matches_tensorflow(published_model_dir):
             assert array.dtype == expected.dtype, name
             assert np.max(np.abs(array - expected), initial=0) <= 1e-6, name
             assert np.array_equal(array, expected), name  # in fact identical
+
+
+# --- SavedModel folders in load_model --------------------------------------------------------
+
+# SPEC §9 regression values of the published network on check_inputs().
+SYNTHETIC_P = [0.9966, 0.9962, 0.9923, 0.0367, 0.1380, 0.0786]
+
+
+def test_load_model_published_folder_without_tensorflow(published_model_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    for folder in (published_model_dir, str(published_model_dir)):
+        model = load_model(folder)
+        assert model.name == "duckworth2020" and model.n_params == 84321
+        assert model.meta["source"] == str(published_model_dir)
+        assert np.allclose(model.predict(check_inputs()), SYNTHETIC_P, rtol=0, atol=1e-3)
+
+
+def test_load_model_published_folder_matches_tensorflow(published_model_dir):
+    # The same probabilities as the model built from TensorFlow's reading of the checkpoint.
+    tf = pytest.importorskip("tensorflow")
+    spec = PUBLISHED_MODELS["duckworth2020"]
+    tf_reader = tf.train.load_checkpoint(str(published_model_dir / "variables" / "variables"))
+    dense = [layer for layer in spec["layers"] if layer["type"] == "dense"]
+    weights = {f"{layer['name']}/{part}": tf_reader.get_tensor(
+        f"layer_with_weights-{index}/{part}/.ATTRIBUTES/VARIABLE_VALUE")
+        for index, layer in enumerate(dense) for part in ("kernel", "bias")}
+    tf_model = UsabilityModel(spec["layers"], weights, (32, 32, 1))
+    ours = load_model(published_model_dir)
+    expected = tf_model.predict(check_inputs())
+    actual = ours.predict(check_inputs())
+    assert np.max(np.abs(actual - expected)) <= 1e-6
+    assert np.array_equal(actual, expected)
+
+
+def test_load_model_other_saved_model_folders(tmp_path):
+    # A SavedModel whose checkpoint reads fine, but whose layers kinmisalign cannot know.
+    folder = tmp_path / "model"
+    (folder / "variables").mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"\x08\x01")
+    write_bundle(folder / "variables" / "variables",
+                 {"layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE": np.ones((4, 1))})
+    with pytest.raises(ValueError, match=r"not a published network \(duckworth2020: "
+                       r"saved_model.pb, variables/variables.index, "
+                       r"variables/variables.data-00000-of-00001 differ\): kinmisalign knows the "
+                       "architecture of the published networks only"):
+        load_model(folder)
+    (folder / "saved_model.pb").unlink()
+    with pytest.raises(FileNotFoundError, match="not a TensorFlow SavedModel folder: "
+                       "saved_model.pb not found"):
+        load_model(folder)
+    with pytest.raises(FileNotFoundError, match="saved_model.pb and variables/variables.index "
+                       "not found"):
+        load_model(tmp_path / "model" / "variables")
+
+
+def test_load_model_altered_published_folder(tmp_path, published_model_dir):
+    folder = tmp_path / "copy"
+    shutil.copytree(published_model_dir, folder)
+    os.chmod(folder / "saved_model.pb", 0o644)
+    with open(folder / "saved_model.pb", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(ValueError, match=r"\(duckworth2020: saved_model.pb differs\)"):
+        load_model(folder)

@@ -36,7 +36,12 @@ def load_model(model=None):
         cache directory, so later loads need neither download nor checkpoint.
         A path: a model file written by `UsabilityModel.save` (read
         without unpickling), or a Keras 3 ``.keras``/``.h5`` file, read in
-        Keras' safe mode (see `UsabilityModel.from_keras_file`; extra ``nn``).
+        Keras' safe mode (see `UsabilityModel.from_keras_file`; extra ``nn``),
+        or a TensorFlow SavedModel folder (``saved_model.pb``,
+        ``variables/variables.index`` and ``.data-*``) holding a published
+        network, e.g. a clone of the authors' repository: recognised by the
+        SHA-256 of its files, its weights read with numpy (no TensorFlow, no
+        download); the architecture of other SavedModels is not known.
         Default: ``conf.usability_model``.
 
     Returns
@@ -67,6 +72,10 @@ def load_model(model=None):
             _LOADED[key] = load_published_model(model)
         return _LOADED[key]
     if isinstance(model, (str, os.PathLike)):
+        if os.path.isdir(model):
+            from ._published import load_saved_model
+
+            return load_saved_model(model)
         if not os.path.isfile(model):
             raise FileNotFoundError(f"no model file {os.fspath(model)!r} (named models: "
                                     f"{', '.join([*EMBEDDED_ALIASES, *EMBEDDED_MODELS])}, "

@@ -20,7 +20,7 @@ from ..config import conf
 from ..exceptions import KinmisalignError
 from ._model import UsabilityModel
 
-__all__ = ["PUBLISHED_MODELS", "load_published_model", "published_model_urls",
+__all__ = ["PUBLISHED_MODELS", "load_published_model", "load_saved_model", "published_model_urls",
            "converted_model_path", "ModelDownloadError", "check_inputs"]
 
 PKGNAME = "kinmisalign"
@@ -214,6 +214,51 @@ def _model_from_files(name, paths, source):
             "repository": spec["repository"], "commit": spec["commit"],
             "subdir": spec["subdir"], "source": str(source)}
     return UsabilityModel(spec["layers"], weights, (32, 32, 1), meta)
+
+
+def load_saved_model(folder):
+    """A published network from a TensorFlow SavedModel folder, read with numpy.
+
+    The folder holds ``saved_model.pb`` and ``variables/variables.index`` and
+    ``.data-*``, as the authors' repository stores the network. The weights
+    are read from the checkpoint without TensorFlow; the architecture is that
+    recorded for the published network whose files (sizes and SHA-256) the
+    folder's match: the layers of other SavedModels are not known.
+
+    Parameters
+    ----------
+    folder : path-like
+
+    Returns
+    -------
+    `UsabilityModel`
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder is not a SavedModel folder.
+    ValueError
+        The SavedModel is not one of `PUBLISHED_MODELS`.
+    """
+    folder = Path(folder)
+    missing = [rel for rel in ("saved_model.pb", "variables/variables.index")
+               if not (folder / rel).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} is not a TensorFlow SavedModel folder: "
+                                f"{' and '.join(missing)} not found")
+    differences = []
+    for name, spec in PUBLISHED_MODELS.items():
+        paths = {rel: folder / rel for rel in spec["files"]}
+        differ = [rel for rel, (size, sha) in spec["files"].items()
+                  if not paths[rel].is_file() or os.path.getsize(paths[rel]) != size
+                  or _sha256(paths[rel]) != sha]
+        if not differ:
+            return _model_from_files(name, paths, folder)
+        differences.append(f"{name}: {', '.join(differ)} differ{'s' if len(differ) == 1 else ''}")
+    raise ValueError(
+        f"the SavedModel in {folder} is not a published network ({'; '.join(differences)}): "
+        "kinmisalign knows the architecture of the published networks only. Save a Keras "
+        "model as a .keras file and give that path instead")
 
 
 def load_published_model(name="duckworth2020"):
