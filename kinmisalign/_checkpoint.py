@@ -235,7 +235,7 @@ class Checkpoint:
             raise _damaged(self.path, exc) from None
         for item, record in records.items():
             if not (isinstance(record, dict) and isinstance(record.get("KINMIS_FLAG"), int)
-                    and isinstance(record.get("PROBLEMS"), str)):
+                    and isinstance(record.get("KINMIS_PROBLEMS"), str)):
                 raise _damaged(self.path, f"the record of {item} is not a kinmisalign record")
         return records
 

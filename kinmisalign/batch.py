@@ -10,7 +10,7 @@ import numpy as np
 from astropy import units as u
 from astropy.table import MaskedColumn, Table
 
-from .exceptions import MapsFormatError, NotEnoughPointsError
+from .exceptions import KinmisalignError, MapsFormatError, NotEnoughPointsError
 
 __all__ = ["FLAGS", "describe_flags", "measure_files"]
 
@@ -21,22 +21,29 @@ FLAGS = {
                     "holds another plate-IFU or DAPTYPE than requested"),
     "STELLAR_TOO_FEW": (2, "too few stellar spaxels left after masking and cleaning"),
     "GAS_TOO_FEW": (3, "too few gas spaxels left after masking and cleaning"),
-    "STELLAR_FIT_FAILED": (4, "the stellar field could not be fitted (e.g. constant velocities)"),
-    "GAS_FIT_FAILED": (5, "the gas field could not be fitted (e.g. constant velocities)"),
-    "STELLAR_NOT_CLASSIFIED": (6, "the stellar map cannot be normalised for the usability "
-                                  "network (no unmasked spaxel, or no velocity difference), so "
-                                  "the network cannot judge it"),
-    "GAS_NOT_CLASSIFIED": (7, "the gas map cannot be normalised for the usability network (no "
-                              "unmasked spaxel, or no velocity difference), so the network "
-                              "cannot judge it"),
+    "STELLAR_FIT_FAILED": (4, "the stellar field could not be fitted (e.g. constant velocities; "
+                              "with UNEXPECTED_ERROR: an error met in its fit)"),
+    "GAS_FIT_FAILED": (5, "the gas field could not be fitted (e.g. constant velocities; with "
+                          "UNEXPECTED_ERROR: an error met in its fit)"),
+    "STELLAR_NOT_CLASSIFIED": (6, "the usability network could not judge the stellar map: it "
+                                  "cannot be normalised for the network (no unmasked spaxel, "
+                                  "or no velocity difference), or the network failed "
+                                  "(UNEXPECTED_ERROR)"),
+    "GAS_NOT_CLASSIFIED": (7, "the usability network could not judge the gas map: it cannot "
+                              "be normalised for the network (no unmasked spaxel, or no "
+                              "velocity difference), or the network failed "
+                              "(UNEXPECTED_ERROR)"),
     "STELLAR_UNUSABLE": (8, "the usability network judges the stellar field unusable: its PA "
                             "is doubtful"),
     "GAS_UNUSABLE": (9, "the usability network judges the gas field unusable: its PA is "
                         "doubtful"),
     "INVALID_KEY": (10, "the row's plate-IFU is missing or not of the survey's form"),
     "DOWNLOAD_FAILED": (11, "the MAPS file could not be fetched from its source"),
-    "UNEXPECTED_ERROR": (12, "an unexpected error stopped the measurement of this observation "
-                             "(the message is kept); please report it"),
+    "UNEXPECTED_ERROR": (12, "an unexpected error stopped the measurement of this observation, "
+                             "or the part of it that other bits name (the message is in "
+                             "KINMIS_PROBLEMS); please report it"),
+    "GAS_LINE_MISSING": (15, "the MAPS file has no channel of the requested emission line, so "
+                             "there is no gas field to fit or classify"),
 }
 
 
@@ -82,10 +89,24 @@ class Key(str):
     __slots__ = ()
 
 
+def _add_problem(record, problem):
+    """Append ``problem`` to the record's KINMIS_PROBLEMS ('; ' between problems)."""
+    problem = str(problem)
+    if problem:
+        record["KINMIS_PROBLEMS"] = "; ".join(p for p in (record["KINMIS_PROBLEMS"], problem)
+                                              if p)
+
+
 def _failed(record, flag, problem):
-    """``record`` of an observation that could not be measured at all."""
-    record.update(KINMIS_FLAG=_bit(flag), PROBLEMS=str(problem))
+    """``record`` with the ``flag`` bit added to its others and ``problem`` to its list."""
+    record["KINMIS_FLAG"] |= _bit(flag)
+    _add_problem(record, problem)
     return record
+
+
+def _unexpected(exc):
+    """An unexpected error in words: its type and its message."""
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _measure_path(item, options):
@@ -96,10 +117,10 @@ def _measure_path(item, options):
     """
     from threadpoolctl import threadpool_limits
 
-    from .maps import read_maps
-    from .measure import measure_maps
+    from .maps import _read_maps
+    from .measure import _measure
 
-    record = {"FILENAME": "", "PLATEIFU": "", "KINMIS_FLAG": 0, "PROBLEMS": ""}
+    record = {"FILENAME": "", "PLATEIFU": "", "KINMIS_FLAG": 0, "KINMIS_PROBLEMS": ""}
     maps = path = None
     if isinstance(item, Key):
         from .sources import SourceError
@@ -120,6 +141,8 @@ def _measure_path(item, options):
             return _failed(record, "DOWNLOAD_FAILED", exc)
         except MapsFormatError as exc:
             return _failed(record, "BAD_MAPS", exc)
+        except Exception as exc:  # a source's bug must not end a survey-sized run
+            return _failed(record, "UNEXPECTED_ERROR", _unexpected(exc))
     else:
         path = item
     if maps is not None:
@@ -130,31 +153,57 @@ def _measure_path(item, options):
     with threadpool_limits(limits=1):
         try:
             if maps is None:
-                maps = read_maps(path, line=options.line, maskbits=options.maskbits)
+                # A file without the line's channel still gives its stellar field.
+                maps = _read_maps(path, options.line, options.maskbits, line_required=False)
         except FileNotFoundError as exc:
             return _failed(record, "NO_MAPS", exc)
         except MapsFormatError as exc:
             return _failed(record, "BAD_MAPS", exc)
+        except Exception as exc:  # one bad observation must not end a survey-sized run
+            return _failed(record, "UNEXPECTED_ERROR", _unexpected(exc))
         if isinstance(item, Key):
             mismatch = _mismatch(maps.meta, str(item), options.daptype)
             if mismatch:
                 return _failed(record, "BAD_MAPS", f"{record['FILENAME']}: {mismatch}")
+        if not record["PLATEIFU"]:
+            record["PLATEIFU"] = str(maps.plateifu or "")
+        # Measurement and classification fail apart: what one gave is kept when the other fails.
         try:
-            result = measure_maps(maps, clean_options=options.clean_options,
-                                  fit_options=options.fit_options)
-            flag, problems = _classify_into(record, maps, options)
-        except Exception as exc:  # one bad observation must not end a survey-sized run
-            return _failed(record, "UNEXPECTED_ERROR", f"{type(exc).__name__}: {exc}")
-    if not record["PLATEIFU"]:
-        record["PLATEIFU"] = str(maps.plateifu or "")
+            # Exception: even a bug met in one field leaves the other field's PA.
+            result = _measure(maps, options.clean_options, options.fit_options, Exception)
+        except Exception as exc:
+            _failed(record, "UNEXPECTED_ERROR", f"measurement: {_unexpected(exc)}")
+            record["KINMIS_FLAG"] |= _bit("STELLAR_FIT_FAILED") | _bit("GAS_FIT_FAILED")
+        else:
+            _fit_results_into(record, result, maps)
+        if options.model is not None:
+            try:
+                _classify_into(record, maps, options)
+            except Exception as exc:
+                _failed(record, "UNEXPECTED_ERROR", f"usability network: {_unexpected(exc)}")
+                for which in ("STELLAR", "GAS"):
+                    if f"USABLE_PROB_{which}" not in record:
+                        record["KINMIS_FLAG"] |= _bit(f"{which}_NOT_CLASSIFIED")
+    return record
+
+
+def _fit_results_into(record, result, maps):
+    """PAs, their errors, spaxel counts and ΔPA of ``result`` into ``record``; the flag bit
+    and the reason of each field that was not fitted."""
     for which in ("stellar", "gas"):
         fit = getattr(result, f"{which}_fit")
         up = which.upper()
         if fit is None:
             error = getattr(result, f"{which}_error")
-            too_few = isinstance(error, NotEnoughPointsError)
-            flag |= _bit(f"{up}_TOO_FEW" if too_few else f"{up}_FIT_FAILED")
-            problems.append(f"{which}: {error}")
+            if which == "gas" and maps.gas is None:
+                _failed(record, "GAS_LINE_MISSING", f"gas: {error}")
+            elif isinstance(error, NotEnoughPointsError):
+                _failed(record, f"{up}_TOO_FEW", f"{which}: {error}")
+            elif isinstance(error, KinmisalignError):
+                _failed(record, f"{up}_FIT_FAILED", f"{which}: {error}")
+            else:  # a bug, met in this field only
+                _failed(record, f"{up}_FIT_FAILED", f"{which}: {_unexpected(error)}")
+                record["KINMIS_FLAG"] |= _bit("UNEXPECTED_ERROR")
             continue
         record[f"PA_{up}"] = fit.pa.to_value(u.deg)
         record[f"PA_{up}_ERR"] = fit.pa_err.to_value(u.deg)
@@ -162,9 +211,6 @@ def _measure_path(item, options):
     if result.dpa is not None:
         record["DPA"] = float(result.dpa.to_value(u.deg))
         record["DPA_ERR"] = float(result.dpa_err.to_value(u.deg))
-    record["KINMIS_FLAG"] = flag
-    record["PROBLEMS"] = "; ".join(problems)
-    return record
 
 
 def _mismatch(meta, plateifu, daptype):
@@ -230,21 +276,21 @@ def run_records(items, options, parallel=False, progress_bar=False, checkpoint=N
 
 
 def _classify_into(record, maps, options):
-    """Usability probabilities of both fields into ``record``; returns (flag, problems)."""
-    if options.model is None:
-        return 0, []
-    flag, problems = 0, []
-    probs, reasons = options.model.predict_fields([maps.stellar, maps.gas])
-    for which, p, reason in zip(("STELLAR", "GAS"), probs, reasons, strict=True):
+    """Usability probabilities of the fields of ``maps`` into ``record``, with their flag
+    bits and problems. A field the maps lack (no gas channel) is left out: the bit that
+    says it is missing also says why it has no probability."""
+    fields = {"STELLAR": maps.stellar, "GAS": maps.gas}
+    fields = {which: field for which, field in fields.items() if field is not None}
+    probs, reasons = options.model.predict_fields(list(fields.values()))
+    for which, p, reason in zip(fields, probs, reasons, strict=True):
         if np.isfinite(p):
             record[f"USABLE_PROB_{which}"] = float(p)
             record[f"USABLE_{which}"] = bool(p > options.threshold)
             if not p > options.threshold:
-                flag |= _bit(f"{which}_UNUSABLE")
+                record["KINMIS_FLAG"] |= _bit(f"{which}_UNUSABLE")
         else:
-            flag |= _bit(f"{which}_NOT_CLASSIFIED")
-            problems.append(f"{which.lower()}: not classified ({reason or 'no usable input'})")
-    return flag, problems
+            _failed(record, f"{which}_NOT_CLASSIFIED",
+                    f"{which.lower()}: not classified ({reason or 'no usable input'})")
 
 
 # Worker processes get the options once, at start-up, not with every task.
@@ -387,7 +433,9 @@ def _records_table(records, classified=False):
     """Records (dicts) to a Table with masked columns, units and descriptions."""
     table = Table()
     table["FILENAME"] = [r["FILENAME"] for r in records]
-    table["PLATEIFU"] = [r["PLATEIFU"] for r in records]
+    plateifus = np.array([r["PLATEIFU"] for r in records], dtype=str)
+    # Masked when unknown (a file that could not be read): files read '' back as masked.
+    table["PLATEIFU"] = MaskedColumn(plateifus, mask=plateifus == "", fill_value="")
     descriptions = {
         "PA_STELLAR": "stellar kinematic PA, East of North to the receding side, [0, 360)",
         "PA_STELLAR_ERR": "1-sigma error of PA_STELLAR",
@@ -413,14 +461,31 @@ def _records_table(records, classified=False):
                 np.array([np.nan if p is None else p for p in probs], dtype=np.float32),
                 mask=missing, description=f"network probability that the {which.lower()} "
                                           "field is usable")
+            # Never masked: no file format keeps the value under a boolean's mask (FITS
+            # writes the fill value, an ECSV file read back holds True there), so a field
+            # the network did not judge is plainly not usable. USABLE_PROB_ is masked.
+            usable = np.array([bool(r.get(f"USABLE_{which}", False)) and not m
+                               for r, m in zip(records, missing, strict=True)], dtype=bool)
             table[f"USABLE_{which}"] = MaskedColumn(
-                np.array([bool(r.get(f"USABLE_{which}", False)) for r in records]),
-                mask=missing, description=f"USABLE_PROB_{which} above the threshold")
+                usable, mask=np.zeros(len(records), dtype=bool), fill_value=False,
+                description=f"USABLE_PROB_{which} above the threshold; False when the "
+                            "network did not judge the field")
     table["KINMIS_FLAG"] = MaskedColumn(
         np.array([r["KINMIS_FLAG"] for r in records], dtype=np.int32),
         description="bitmask: why a value is missing or doubtful (kinmisalign.batch.FLAGS)")
-    table["PROBLEMS"] = [r["PROBLEMS"] for r in records]
+    problems = np.array([_one_ascii_line(r["KINMIS_PROBLEMS"]) for r in records], dtype=str)
+    # Masked where empty, as FITS, ECSV and CSV files all read an empty string back.
+    table["KINMIS_PROBLEMS"] = MaskedColumn(
+        problems, mask=problems == "", fill_value="",
+        description="why values are missing or doubtful, in words; masked (empty) when "
+                    "nothing went wrong")
     return table
+
+
+def _one_ascii_line(text):
+    """``text`` on one line of ASCII: FITS tables hold ASCII only (astropy refuses to write
+    anything else), and one line reads back the same from any CSV reader."""
+    return " ".join(str(text).split()).encode("ascii", "backslashreplace").decode("ascii")
 
 
 def measure_files(paths, *, model=None, threshold=None, parallel=False, progress_bar=False,
@@ -481,8 +546,10 @@ def measure_files(paths, *, model=None, threshold=None, parallel=False, progress
         ``DPA``, ``DPA_ERR`` (deg, masked when not measured),
         ``NSPX_STELLAR``, ``NSPX_GAS``, with a model ``USABLE_PROB_STELLAR``,
         ``USABLE_STELLAR``, ``USABLE_PROB_GAS``, ``USABLE_GAS``, then
-        ``KINMIS_FLAG`` (bits in `FLAGS`) and ``PROBLEMS`` (why values are
-        missing, in words).
+        ``KINMIS_FLAG`` (bits in `FLAGS`) and ``KINMIS_PROBLEMS`` (why values
+        are missing or doubtful, in words, on one line of ASCII; masked, with
+        an empty string, when nothing went wrong). ``USABLE_*`` are never masked: False when the
+        network did not judge the field (``USABLE_PROB_*`` is then masked).
     """
     options = _make_options(model=model, threshold=threshold, line=line, maskbits=maskbits,
                             clean_options=clean_options, fit_options=fit_options)

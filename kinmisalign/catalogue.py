@@ -10,7 +10,7 @@ __all__ = ["OUTPUT_COLUMNS", "add_kinematic_columns"]
 OUTPUT_COLUMNS = (
     "PA_STELLAR", "PA_STELLAR_ERR", "PA_GAS", "PA_GAS_ERR", "DPA", "DPA_ERR",
     "NSPX_STELLAR", "NSPX_GAS", "USABLE_PROB_STELLAR", "USABLE_PROB_GAS",
-    "USABLE_STELLAR", "USABLE_GAS", "KINMIS_FLAG",
+    "USABLE_STELLAR", "USABLE_GAS", "KINMIS_FLAG", "KINMIS_PROBLEMS",
 )
 
 
@@ -80,8 +80,9 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
     measured and the usability network judges each field. Every input row
     is kept, in order, with its columns and ``meta``; a plate-IFU repeated in
     the table is measured once. What cannot be measured is masked, with the
-    reason in the ``KINMIS_FLAG`` bits (`kinmisalign.batch.FLAGS`); it never
-    stops the run or changes another row.
+    reason in the ``KINMIS_FLAG`` bits (`kinmisalign.batch.FLAGS`) and in
+    words in ``KINMIS_PROBLEMS``; it never stops the run or changes another
+    row. What one field or step gave is kept when another fails.
 
     Parameters
     ----------
@@ -128,8 +129,12 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
         A copy of ``table`` (same class; a Table for Marvin ``Results``)
         with the columns of `OUTPUT_COLUMNS` appended: PAs East of North to
         the receding side and their 1σ errors (deg), ΔPA and its 1σ error
-        (deg), spaxels fitted, the network probabilities and flags, and
-        ``KINMIS_FLAG``.
+        (deg), spaxels fitted, the network probabilities and flags,
+        ``KINMIS_FLAG`` and ``KINMIS_PROBLEMS`` (what went wrong, in words;
+        masked when nothing did). Missing values are masked, except
+        ``USABLE_STELLAR`` and ``USABLE_GAS``, which are False when the
+        network did not judge the field (its ``USABLE_PROB_*`` is masked), so
+        that no file format can turn them into True.
 
     Raises
     ------
@@ -174,7 +179,7 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
     by_key = dict(zip(unique, records, strict=True))
     invalid = 1 << FLAGS["INVALID_KEY"][0]
     rows = [by_key[k] if k is not None else
-            {"FILENAME": "", "PLATEIFU": "", "KINMIS_FLAG": invalid, "PROBLEMS": reason}
+            {"FILENAME": "", "PLATEIFU": "", "KINMIS_FLAG": invalid, "KINMIS_PROBLEMS": reason}
             for k, reason in zip(keys, reasons, strict=True)]
     columns = _records_table(rows, classified=True)
 

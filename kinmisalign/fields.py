@@ -308,7 +308,9 @@ class MapsData:
     Parameters
     ----------
     stellar, gas : `VelocityField`
-        The stellar and the H-alpha velocity fields.
+        The stellar and the H-alpha velocity fields. Inside a batch run,
+        ``gas`` is None when the file has no channel of the emission line
+        (``gas_problem`` says so); `~kinmisalign.read_maps` raises instead.
     meta : dict
         Observation metadata: ``PLATEIFU``, ``MANGAID``, ``DAPTYPE``,
         ``VERSDRP3``, ``VERSDAP``, ... (upper-case keys).
@@ -316,14 +318,17 @@ class MapsData:
         The primary header.
     path : str, optional
         Where the data came from.
+    gas_problem : str, optional
+        Why ``gas`` is None.
     """
 
-    def __init__(self, stellar, gas, meta=None, header=None, path=None):
+    def __init__(self, stellar, gas, meta=None, header=None, path=None, gas_problem=None):
         self.stellar = stellar
         self.gas = gas
         self.meta = dict(meta) if meta else {}
         self.header = header
         self.path = path
+        self.gas_problem = gas_problem
 
     @property
     def plateifu(self):
@@ -331,5 +336,6 @@ class MapsData:
         return self.meta.get("PLATEIFU")
 
     def __repr__(self):
+        gas = "no" if self.gas is None else self.gas.n_good
         return (f"<MapsData {self.plateifu or '?'} ({self.meta.get('DAPTYPE', '?')}): "
-                f"stellar {self.stellar.n_good} / gas {self.gas.n_good} usable spaxels>")
+                f"stellar {self.stellar.n_good} / gas {gas} usable spaxels>")

@@ -51,12 +51,16 @@ def channel_names(header):
     return [found.get(i, "") for i in range(1, max(found) + 1)]
 
 
+class _MissingChannelError(MapsFormatError):
+    """A multi-channel extension has no channel of the requested name."""
+
+
 def _channel_index(header, name, extname, source):
     names = channel_names(header)
     if name not in names:
         listed = ", ".join(n for n in names if n) or "none"
-        raise MapsFormatError(f"{source}: extension {extname} has no channel named {name!r} "
-                              f"(channels: {listed})")
+        raise _MissingChannelError(f"{source}: extension {extname} has no channel named "
+                                   f"{name!r} (channels: {listed})")
     return names.index(name)
 
 
@@ -454,7 +458,7 @@ class _Images:
         return _Image(name, header, data)
 
 
-def _read_file(source, line, maskbits):
+def _read_file(source, line, maskbits, line_required):
     """read_maps of a file: gzip decompressed in memory, plain images read directly.
 
     astropy reads the extensions it is asked for lazily, seeking back and forth; on a
@@ -472,11 +476,12 @@ def _read_file(source, line, maskbits):
             fileobj = io.BytesIO(content.tobytes())
         else:
             try:
-                return _read_hdul(_Images(content, hdus), source, line, maskbits)
+                return _read_hdul(_Images(content, hdus), source, line, maskbits,
+                                  line_required)
             except _NotPlain:
                 fileobj = io.BytesIO(_needed_hdus(content, hdus))
     with fits.open(fileobj, memmap=False, lazy_load_hdus=True) as hdul:
-        return _read_hdul(hdul, source, line, maskbits)
+        return _read_hdul(hdul, source, line, maskbits, line_required)
 
 
 def _as_format_error(exc, source):
@@ -522,13 +527,20 @@ def read_maps(path, *, line=HALPHA_CHANNEL, maskbits=None):
         When the file is not a readable FITS file, is truncated, or lacks an
         extension, a channel or a shape that the data model requires.
     """
+    return _read_maps(path, line, maskbits, line_required=True)
+
+
+def _read_maps(path, line, maskbits, line_required):
+    """`read_maps`; with ``line_required`` False, a file whose ``EMLINE_GVEL`` has no
+    channel ``line`` gives ``gas`` None and the reason in ``gas_problem`` (a batch run
+    keeps the stellar field of such a file)."""
     if isinstance(path, fits.HDUList):
-        return _read_hdul(path, path.filename() or "HDUList", line, maskbits)
+        return _read_hdul(path, path.filename() or "HDUList", line, maskbits, line_required)
     source = _check_path(path)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            maps = _read_file(source, line, maskbits)
+            maps = _read_file(source, line, maskbits, line_required)
     except MapsFormatError as exc:
         damage = _damage(caught)
         if damage is None:
@@ -552,7 +564,7 @@ def _damage(caught):
     return None
 
 
-def _read_hdul(hdul, source, line, maskbits):
+def _read_hdul(hdul, source, line, maskbits, line_required=True):
     """MapsData from an HDUList or `_Images`: HDUs by name (and the primary as 0) with
     ``name``, ``header`` and ``data``; the data-model rules and errors are all here."""
     header = hdul[0].header
@@ -576,11 +588,17 @@ def _read_hdul(hdul, source, line, maskbits):
 
     stellar = _read_field(hdul, STELLAR_VEL_EXT, None, shape, x, y, binids["stellar"],
                           "stellar", maskbits, source)
-    gas = _read_field(hdul, GAS_VEL_EXT, line, shape, x, y, binids["gas"], "gas", maskbits,
-                      source)
+    gas_problem = None
+    try:
+        gas = _read_field(hdul, GAS_VEL_EXT, line, shape, x, y, binids["gas"], "gas", maskbits,
+                          source)
+    except _MissingChannelError as exc:
+        if line_required:
+            raise
+        gas, gas_problem = None, str(exc)
 
     return MapsData(stellar, gas, meta=_maps_meta(header, line), header=header.copy(),
-                    path=source)
+                    path=source, gas_problem=gas_problem)
 
 
 def _maps_meta(header, line):

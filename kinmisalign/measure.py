@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from .cleaning import clean_velocity_field
-from .exceptions import KinmisalignError
+from .exceptions import KinmisalignError, MapsFormatError
 from .pa import fit_pa, misalignment, misalignment_class
 
 __all__ = ["GalaxyKinematics", "measure_maps"]
@@ -16,7 +16,7 @@ class GalaxyKinematics:
     Attributes
     ----------
     stellar, gas : `~kinmisalign.VelocityField`
-        The cleaned velocity fields.
+        The cleaned velocity fields (``gas`` None when the maps have none).
     stellar_fit, gas_fit : `~kinmisalign.PAFit` or None
         The position-angle fits; None when a field could not be fitted.
     stellar_error, gas_error : `~kinmisalign.KinmisalignError` or None
@@ -53,11 +53,13 @@ class GalaxyKinematics:
         return None if self.dpa is None else misalignment_class(self.dpa)
 
 
-def _clean_and_fit(field, clean_options, fit_options):
-    cleaned = clean_velocity_field(field, **clean_options)
+def _clean_and_fit(field, clean_options, fit_options, caught):
+    """(cleaned field, fit, error): a ``caught`` error leaves the fit (or both) None."""
+    cleaned = None
     try:
+        cleaned = clean_velocity_field(field, **clean_options)
         return cleaned, fit_pa(cleaned, **fit_options), None
-    except KinmisalignError as exc:
+    except caught as exc:
         return cleaned, None, exc
 
 
@@ -81,11 +83,26 @@ def measure_maps(maps, *, clean_options=None, fit_options=None):
     -------
     `GalaxyKinematics`
     """
+    return _measure(maps, clean_options, fit_options, KinmisalignError)
+
+
+def _measure(maps, clean_options, fit_options, caught):
+    """`measure_maps`, with the errors of one field that leave the other measured.
+
+    ``caught``: `KinmisalignError` for `measure_maps`; a batch run passes
+    `Exception`, so that even a bug met in one field keeps the other's PA.
+    A ``maps.gas`` of None (no channel of the line) gives no gas fit, with a
+    `~kinmisalign.MapsFormatError` of ``maps.gas_problem`` as its error.
+    """
     clean_options = dict(clean_options or {})
     fit_options = dict(fit_options or {})
     stellar, stellar_fit, stellar_error = _clean_and_fit(maps.stellar, clean_options,
-                                                         fit_options)
-    gas, gas_fit, gas_error = _clean_and_fit(maps.gas, clean_options, fit_options)
+                                                         fit_options, caught)
+    if maps.gas is None:
+        gas, gas_fit = None, None
+        gas_error = MapsFormatError(getattr(maps, "gas_problem", None) or "no gas field")
+    else:
+        gas, gas_fit, gas_error = _clean_and_fit(maps.gas, clean_options, fit_options, caught)
     dpa = dpa_err = None
     if stellar_fit is not None and gas_fit is not None:
         dpa, dpa_err = misalignment(stellar_fit.pa, gas_fit.pa, stellar_fit.pa_err,

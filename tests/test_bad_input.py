@@ -130,7 +130,7 @@ class MapsCase:
     match: str = ""
     flags: tuple = ()
     catalogue_flags: tuple = None
-    problem: str = ""  # in PROBLEMS (and in `measure_maps`' reasons) for a flagged row
+    problem: str = ""  # in KINMIS_PROBLEMS (and in `measure_maps`' reasons) for a flagged row
     unfitted: tuple = field(default=())  # fields `measure_maps` cannot fit
 
 
@@ -164,8 +164,9 @@ MAPS_CASES = {
                                "missing extension STELLAR_VEL", ("BAD_MAPS",)),
     "no-gas-mask": MapsCase(_drop("EMLINE_GVEL_MASK"), MapsFormatError,
                             "missing extension EMLINE_GVEL_MASK", ("BAD_MAPS",)),
+    # No gas field, but the stellar field is measured in a batch.
     "no-H-alpha-channel": MapsCase(_edit(_rename_halpha), MapsFormatError,
-                                   "no channel named 'Ha-6564'", ("BAD_MAPS",)),
+                                   "no channel named 'Ha-6564'", ("GAS_LINE_MISSING",)),
     "gas-not-a-cube": MapsCase(_data("EMLINE_GVEL", lambda a: a[23]), MapsFormatError,
                                "expected a cube", ("BAD_MAPS",)),
     "stellar-wrong-shape": MapsCase(_data("STELLAR_VEL", lambda a: a[:-2]), MapsFormatError,
@@ -337,7 +338,7 @@ def test_file_batch_keeps_good_rows(file_batch):
     mixed, good_rows, table, alone = file_batch
     assert len(table) == len(mixed) and list(table["FILENAME"]) == [str(p) for p in mixed]
     assert len(good_rows) == len(alone) == 3
-    _assert_rows_equal(table[good_rows], alone, [*MEASURED, "KINMIS_FLAG", "PROBLEMS"])
+    _assert_rows_equal(table[good_rows], alone, [*MEASURED, "KINMIS_FLAG", "KINMIS_PROBLEMS"])
     assert np.all(alone["KINMIS_FLAG"] == 0)
 
 
@@ -357,7 +358,7 @@ def file_batch_path(paths, name):
 
 def _check_masks(row, flags, problem=None):
     """Values masked exactly where the flags say nothing was measured; ``problem`` in the
-    row's PROBLEMS (measure_files only: a catalogue keeps the flags alone)."""
+    row's KINMIS_PROBLEMS."""
     whole = {"BAD_MAPS", "NO_MAPS", "INVALID_KEY"} & set(flags)
     stellar_missing = bool(whole) or any(f.startswith("STELLAR_") and "CLASSIFIED" not in f
                                          and "UNUSABLE" not in f for f in flags)
@@ -372,9 +373,9 @@ def _check_masks(row, flags, problem=None):
     if problem is None:
         return
     if flags:
-        assert problem in row["PROBLEMS"]
+        assert problem in row["KINMIS_PROBLEMS"]
     else:
-        assert row["PROBLEMS"] == ""
+        assert np.ma.is_masked(row["KINMIS_PROBLEMS"])
 
 
 # -- a catalogue mixing good rows, damaged files and bad keys -------------------------------
@@ -469,7 +470,11 @@ def test_catalogue_row_of_damaged_file(catalogue_run, name):
     flags = case.flags if case.catalogue_flags is None else case.catalogue_flags
     # The network's own bits vary with its judgement; the measurement bits are exact.
     assert describe_flags(row["KINMIS_FLAG"] & ~NETWORK_BITS) == [f for f in FLAGS if f in flags]
-    _check_masks(row, flags)
+    if "NO_MAPS" in flags:  # the source's words: where it looked
+        problem = f"no MAPS file of {CASE_KEYS[name]} ({DAPTYPE})"
+    else:
+        problem = case.match if case.error else case.problem
+    _check_masks(row, flags, problem if flags else None)
     if {"BAD_MAPS", "NO_MAPS"} & set(flags):
         assert np.ma.is_masked(row["USABLE_PROB_STELLAR"])
         assert np.ma.is_masked(row["USABLE_PROB_GAS"])
@@ -477,7 +482,7 @@ def test_catalogue_row_of_damaged_file(catalogue_run, name):
 
 @pytest.mark.parametrize("name", ["other-DAPTYPE-in-header", "other-PLATEIFU-in-header"])
 def test_file_of_another_observation_is_named(corpus, name):
-    """The reason a catalogue row's file was refused (kept in the records, not the table)."""
+    """The reason a catalogue row's file was refused, in its record."""
     from kinmisalign.batch import Key, _make_options, run_records
     from kinmisalign.sources import get_source
 
@@ -486,8 +491,8 @@ def test_file_of_another_observation_is_named(corpus, name):
                             source=get_source(corpus[0]), daptype=DAPTYPE)
     (record,) = run_records([Key(CASE_KEYS[name])], options)
     assert describe_flags(record["KINMIS_FLAG"]) == ["BAD_MAPS"]
-    assert MAPS_CASES[name].problem in record["PROBLEMS"]
-    assert "not the requested" in record["PROBLEMS"]
+    assert MAPS_CASES[name].problem in record["KINMIS_PROBLEMS"]
+    assert "not the requested" in record["KINMIS_PROBLEMS"]
     assert "PA_STELLAR" not in record
 
 
@@ -496,8 +501,11 @@ def test_catalogue_row_of_bad_key(catalogue_run, name):
     _, expect, out, _ = catalogue_run
     row = out[expect.index(("masked", None) if name == "masked" else ("key", name))]
     assert describe_flags(row["KINMIS_FLAG"]) == ["INVALID_KEY"]
-    for column in OUTPUT_COLUMNS[:-1]:
+    for column in [*MEASURED, "USABLE_PROB_STELLAR", "USABLE_PROB_GAS"]:
         assert np.ma.is_masked(row[column]), column
+    assert row["USABLE_STELLAR"] is np.False_ and row["USABLE_GAS"] is np.False_
+    reason = "the plate-IFU is masked" if name == "masked" else BAD_KEYS[name][1]
+    assert reason in row["KINMIS_PROBLEMS"]
 
 
 def test_catalogue_of_only_bad_keys(corpus):

@@ -61,14 +61,14 @@ def test_rows_in_order_with_flags(batch_files, serial):
     assert not serial["PA_STELLAR"].mask[2]
     assert serial["PA_GAS"].mask[2] and serial["DPA"].mask[2] and serial["NSPX_GAS"].mask[2]
     assert describe_flags(serial["KINMIS_FLAG"][2]) == ["GAS_TOO_FEW"]
-    assert "gas: only 0 usable point(s)" in serial["PROBLEMS"][2]
+    assert "gas: only 0 usable point(s)" in serial["KINMIS_PROBLEMS"][2]
 
     # A missing and a truncated file: everything masked, flagged, the run goes on.
     assert describe_flags(serial["KINMIS_FLAG"][4]) == ["NO_MAPS"]
     assert describe_flags(serial["KINMIS_FLAG"][-1]) == ["BAD_MAPS"]
     for row in (4, -1):
         assert all(serial[c].mask[row] for c in ("PA_STELLAR", "PA_GAS", "DPA", "NSPX_STELLAR"))
-    assert "not found" in serial["PROBLEMS"][4]
+    assert "not found" in serial["KINMIS_PROBLEMS"][4]
 
 
 def test_processes_match_serial(batch_files, serial):
@@ -148,7 +148,7 @@ def test_usability_columns(batch_files, serial, toy_model, tmp_path):
         names = describe_flags(table["KINMIS_FLAG"][row])
         assert ("STELLAR_UNUSABLE" in names) == (not table["USABLE_STELLAR"][row])
     assert "GAS_NOT_CLASSIFIED" in describe_flags(table["KINMIS_FLAG"][2])
-    assert table["USABLE_PROB_GAS"].mask[2] and table["USABLE_GAS"].mask[2]
+    assert table["USABLE_PROB_GAS"].mask[2] and not table["USABLE_GAS"][2]
     assert table["USABLE_PROB_STELLAR"].mask[4]  # no file
     # Workers get the model once and give the same answers.
     _assert_same(measure_files(batch_files, model=toy_model, parallel=2), table)
@@ -158,26 +158,119 @@ def test_usability_columns(batch_files, serial, toy_model, tmp_path):
     _assert_same(measure_files(batch_files[:2], model=path), table[:2])
 
 
+def test_unexpected_error_in_one_field_keeps_the_other(batch_files, serial, monkeypatch):
+    import kinmisalign.measure
+
+    def broken_for_gas(field, **kwargs):
+        if field.name == "gas":
+            raise RuntimeError("simulated bug")
+        return original(field, **kwargs)
+
+    original = kinmisalign.measure.fit_pa
+    monkeypatch.setattr(kinmisalign.measure, "fit_pa", broken_for_gas)
+    table = measure_files(batch_files[:2])
+    for row in (0, 1):
+        assert describe_flags(table["KINMIS_FLAG"][row]) == ["GAS_FIT_FAILED",
+                                                             "UNEXPECTED_ERROR"]
+        assert table["KINMIS_PROBLEMS"][row] == "gas: RuntimeError: simulated bug"
+        # The stellar field is measured as without the bug.
+        assert table["PA_STELLAR"][row] == serial["PA_STELLAR"][row]
+        assert table["NSPX_STELLAR"][row] == serial["NSPX_STELLAR"][row]
+        assert table["PA_GAS"].mask[row] and table["DPA"].mask[row]
+
+
 def test_unexpected_error_is_contained(batch_files, serial, monkeypatch):
     import kinmisalign.measure
 
     calls = []
 
-    def sometimes_broken(maps, **kwargs):
-        calls.append(maps.plateifu)
+    def sometimes_broken(*args, **kwargs):
+        calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("simulated bug")
-        return original(maps, **kwargs)
+        return original(*args, **kwargs)
 
-    original = kinmisalign.measure.measure_maps
-    monkeypatch.setattr(kinmisalign.measure, "measure_maps", sometimes_broken)
+    original = kinmisalign.measure.misalignment
+    monkeypatch.setattr(kinmisalign.measure, "misalignment", sometimes_broken)
     table = measure_files(batch_files[:4])
-    assert describe_flags(table["KINMIS_FLAG"][1]) == ["UNEXPECTED_ERROR"]
-    assert table["PROBLEMS"][1] == "RuntimeError: simulated bug"
+    # The error is flagged, with the values it stopped and its message.
+    assert describe_flags(table["KINMIS_FLAG"][1]) == ["STELLAR_FIT_FAILED", "GAS_FIT_FAILED",
+                                                       "UNEXPECTED_ERROR"]
+    assert table["KINMIS_PROBLEMS"][1] == "measurement: RuntimeError: simulated bug"
     assert table["PA_STELLAR"].mask[1]
     for row in (0, 2, 3):  # the other rows are untouched
         assert table["KINMIS_FLAG"][row] == serial["KINMIS_FLAG"][row]
         assert table["PA_GAS"][row] == serial["PA_GAS"][row] or table["PA_GAS"].mask[row]
+
+
+def test_classifier_error_keeps_the_measurements(batch_files, serial, toy_model, monkeypatch):
+    from kinmisalign.classifier import UsabilityModel
+
+    def broken(self, fields, batch_size=8192):
+        raise RuntimeError("simulated network bug")
+
+    monkeypatch.setattr(UsabilityModel, "predict_fields", broken)
+    table = measure_files(batch_files[:2], model=toy_model)
+    for name in ("PA_STELLAR", "PA_GAS", "DPA", "NSPX_GAS"):
+        np.testing.assert_array_equal(table[name], serial[name][:2])
+    for row in (0, 1):
+        assert describe_flags(table["KINMIS_FLAG"][row]) == [
+            "STELLAR_NOT_CLASSIFIED", "GAS_NOT_CLASSIFIED", "UNEXPECTED_ERROR"]
+        assert table["KINMIS_PROBLEMS"][row] == ("usability network: RuntimeError: simulated "
+                                                 "network bug")
+        assert table["USABLE_PROB_STELLAR"].mask[row] and table["USABLE_PROB_GAS"].mask[row]
+        assert not table["USABLE_STELLAR"][row] and not table["USABLE_GAS"][row]
+
+
+def test_failed_adds_bits_and_problems():
+    from kinmisalign.batch import _failed
+
+    record = {"KINMIS_FLAG": 1 << FLAGS["GAS_TOO_FEW"][0], "KINMIS_PROBLEMS": "gas: too few"}
+    _failed(record, "UNEXPECTED_ERROR", "RuntimeError: boom")
+    assert describe_flags(record["KINMIS_FLAG"]) == ["GAS_TOO_FEW", "UNEXPECTED_ERROR"]
+    assert record["KINMIS_PROBLEMS"] == "gas: too few; RuntimeError: boom"
+    record = {"KINMIS_FLAG": 0, "KINMIS_PROBLEMS": ""}
+    _failed(record, "NO_MAPS", "not found")
+    assert record == {"KINMIS_FLAG": 1, "KINMIS_PROBLEMS": "not found"}
+
+
+def _without_channel(path, out, line="Ha-6564"):
+    """A copy of a MAPS file whose EMLINE_GVEL has no channel named ``line``."""
+    from astropy.io import fits
+
+    with fits.open(path) as hdul:
+        for extname in ("EMLINE_GVEL", "EMLINE_GVEL_IVAR", "EMLINE_GVEL_MASK"):
+            header = hdul[extname].header
+            for key in list(header):
+                if header[key] == line:
+                    header[key] = "Hx-0000"
+        hdul.writeto(out)
+    return out
+
+
+def test_missing_emission_line_keeps_the_stellar_field(batch_files, toy_model, tmp_path):
+    from kinmisalign import MapsFormatError, read_maps
+
+    no_line = _without_channel(batch_files[0], tmp_path / "no-halpha.fits.gz")
+    with pytest.raises(MapsFormatError, match="no channel named 'Ha-6564'"):
+        read_maps(no_line)  # outside a batch the file is refused, as before
+    table = measure_files([batch_files[0], no_line, batch_files[1]], model=toy_model)
+    whole, row = table[0], table[1]
+    # The stellar field is measured and judged as in the whole file.
+    for name in ("PA_STELLAR", "PA_STELLAR_ERR", "NSPX_STELLAR", "USABLE_PROB_STELLAR",
+                 "USABLE_STELLAR"):
+        assert row[name] == whole[name], name
+    assert row["PLATEIFU"] == whole["PLATEIFU"]
+    for name in ("PA_GAS", "PA_GAS_ERR", "NSPX_GAS", "DPA", "DPA_ERR", "USABLE_PROB_GAS"):
+        assert np.ma.is_masked(row[name]), name
+    assert not row["USABLE_GAS"]
+    stellar_bits = (1 << FLAGS["STELLAR_UNUSABLE"][0]) & whole["KINMIS_FLAG"]
+    assert row["KINMIS_FLAG"] == (1 << FLAGS["GAS_LINE_MISSING"][0]) | stellar_bits
+    assert row["KINMIS_PROBLEMS"].startswith(f"gas: {no_line}: extension EMLINE_GVEL has no "
+                                             "channel named 'Ha-6564'")
+    # The next row is not affected.
+    assert table[2]["KINMIS_FLAG"] & ~(1 << FLAGS["GAS_UNUSABLE"][0]
+                                       | 1 << FLAGS["STELLAR_UNUSABLE"][0]) == 0
 
 
 class _DictSource:

@@ -9,6 +9,9 @@ from kinmisalign.batch import describe_flags
 from kinmisalign.catalogue import OUTPUT_COLUMNS, add_kinematic_columns
 
 FAST = {"method": "fast"}
+MEASURED = ("PA_STELLAR", "PA_STELLAR_ERR", "PA_GAS", "PA_GAS_ERR", "DPA", "DPA_ERR",
+            "NSPX_STELLAR", "NSPX_GAS")
+PROBABILITIES = ("USABLE_PROB_STELLAR", "USABLE_PROB_GAS")
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +67,8 @@ def test_values_units_and_descriptions(result):
     assert np.all((probs >= 0) & (probs <= 1))
     # Padded and unpadded copies of one plate-IFU are measured once and agree.
     for name in OUTPUT_COLUMNS:
-        assert result[name][0] == result[name][3]
+        assert np.ma.is_masked(result[name][0]) == np.ma.is_masked(result[name][3]), name
+        assert np.ma.filled(result[name])[0] == np.ma.filled(result[name])[3], name
 
 
 def test_bad_rows_are_masked_and_flagged(result):
@@ -72,8 +76,9 @@ def test_bad_rows_are_masked_and_flagged(result):
     for row in (4, 5):
         assert describe_flags(result["KINMIS_FLAG"][row]) == ["INVALID_KEY"]
     for row in (2, 4, 5):
-        for name in OUTPUT_COLUMNS[:-1]:
+        for name in MEASURED + PROBABILITIES:
             assert np.ma.getmaskarray(result[name])[row], (row, name)
+        assert not result["USABLE_STELLAR"][row] and not result["USABLE_GAS"][row]
 
 
 def test_drpall_lower_case_and_join(survey_tree, result):
@@ -136,3 +141,185 @@ def test_empty_table(survey_tree):
     out = add_kinematic_columns(Table({"PLATEIFU": np.array([], dtype="U12")}),
                                 source=directory)
     assert len(out) == 0 and out.colnames[1:] == list(OUTPUT_COLUMNS)
+
+
+# -- what is not classified never reads as usable, in memory or in a file -------------------
+NOT_JUDGED_BITS = ("NO_MAPS", "BAD_MAPS", "INVALID_KEY", "DOWNLOAD_FAILED", "UNEXPECTED_ERROR")
+
+
+def _read_back(table, tmp_path, fmt):
+    path = tmp_path / f"out.{fmt}"
+    table.write(path, overwrite=True)
+    return Table.read(path)
+
+
+def _usable(value):
+    """A boolean read back from any format: CSV gives 'True'/'False' text."""
+    assert str(value) in ("True", "False"), value
+    return str(value) == "True"
+
+
+def _assert_not_usable_unless_judged(table):
+    for which in ("STELLAR", "GAS"):
+        judged = ~np.ma.getmaskarray(table[f"USABLE_PROB_{which}"])
+        usable = np.array([_usable(v) for v in np.asarray(table[f"USABLE_{which}"])])
+        assert not np.any(usable[~judged]), which
+        probs = np.ma.filled(table[f"USABLE_PROB_{which}"].astype(float), np.nan)
+        np.testing.assert_array_equal(usable[judged], probs[judged] > 0.5)
+        # Every probability that is missing has a bit saying why.
+        reasons = (*NOT_JUDGED_BITS, f"{which}_NOT_CLASSIFIED") + (
+            ("GAS_LINE_MISSING",) if which == "GAS" else ())
+        for flag in np.asarray(table["KINMIS_FLAG"])[~judged]:
+            assert set(describe_flags(flag)) & set(reasons), describe_flags(flag)
+
+
+def test_unclassified_rows_are_not_usable_in_memory(result):
+    unjudged = [2, 4, 5]
+    assert np.all(np.ma.getmaskarray(result["USABLE_PROB_GAS"])[unjudged])
+    for which in ("STELLAR", "GAS"):
+        column = result[f"USABLE_{which}"]
+        assert not np.any(column.filled()[unjudged])
+        assert not np.any(np.asarray(column)[unjudged])
+        assert not np.any(np.ma.getmaskarray(column))
+        assert set(result[column]["PLATEIFU"]) <= {result["PLATEIFU"][i] for i in (0, 1, 3, 6)}
+    _assert_not_usable_unless_judged(result)
+
+
+def _text(value):
+    """A string read back from any format: FITS gives bytes."""
+    return value.decode("ascii") if isinstance(value, bytes) else str(value)
+
+
+def _assert_same_meaning(table, back):
+    """What a file read back says is what the table said, column by column."""
+    for name in OUTPUT_COLUMNS:
+        mask = np.ma.getmaskarray(table[name])
+        np.testing.assert_array_equal(np.ma.getmaskarray(back[name]), mask, err_msg=name)
+        values, read = np.asarray(table[name])[~mask], np.asarray(back[name])[~mask]
+        if values.dtype.kind == "b":
+            assert [_usable(v) for v in read] == list(values), name
+        elif values.dtype.kind == "f":
+            np.testing.assert_array_equal(read.astype(values.dtype), values, err_msg=name)
+        else:
+            assert [_text(v) for v in read] == [_text(v) for v in values], name
+        if name.startswith(("PA_", "DPA", "NSPX_")):  # a masked value is no number in a file
+            assert not np.any(np.isfinite(np.ma.filled(back[name].astype(float), np.nan)[mask]))
+
+
+@pytest.mark.parametrize("fmt", ["fits", "ecsv", "csv"])
+def test_round_trip_keeps_the_meaning(result, tmp_path, fmt):
+    back = _read_back(result, tmp_path, fmt)
+    _assert_same_meaning(result, back)
+    _assert_not_usable_unless_judged(back)
+    for which in ("STELLAR", "GAS"):  # filled() gives no usable unjudged field either
+        column = back[f"USABLE_{which}"]
+        filled = column.filled() if hasattr(column, "filled") else column
+        assert not any(_usable(v) for v in np.asarray(filled)[[2, 4, 5]])
+
+
+@pytest.mark.parametrize("fmt", ["fits", "ecsv", "csv"])
+def test_measure_files_round_trip(survey_tree, tmp_path, fmt):
+    from kinmisalign.batch import measure_files
+
+    directory, plateifus = survey_tree
+    paths = sorted(directory.rglob("*.fits.gz"))[:2] + [directory / "nothing.fits.gz"]
+    table = measure_files(paths, fit_options=FAST, model="embedded")
+    assert describe_flags(table["KINMIS_FLAG"][2]) == ["NO_MAPS"]
+    assert not table["USABLE_STELLAR"][2] and not table["USABLE_STELLAR"].filled()[2]
+    back = _read_back(table, tmp_path, fmt)
+    for name in ("FILENAME", "PLATEIFU"):
+        mask = np.ma.getmaskarray(table[name])
+        np.testing.assert_array_equal(np.ma.getmaskarray(back[name]), mask)
+        assert [_text(v) for v in back[name][~mask]] == [_text(v) for v in table[name][~mask]]
+    assert list(mask) == [False, False, True]  # the plate-IFU of a missing file is unknown
+    _assert_same_meaning(table, back)
+    _assert_not_usable_unless_judged(back)
+
+
+@pytest.mark.parametrize("suffix", [".fits", ".ecsv", ".csv"])
+def test_cli_run_of_a_catalogue_with_few_files(survey_tree, tmp_path, capsys, suffix):
+    """The issue's case: a DRPall extract of many rows, MAPS files for a few of them."""
+    from kinmisalign.cli import main
+
+    directory, plateifus = survey_tree
+    keys = [plateifus[0]] + [f"8101-{1901 + i}" for i in range(40)]
+    catalogue = tmp_path / "drpall.fits"
+    Table({"plateifu": keys}).write(catalogue)
+    out = tmp_path / f"out{suffix}"
+    assert main(["run", str(catalogue), "--source", str(directory), "--daptype",
+                 "HYB10-MILESHC-MASTARSSP", "-o", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    back = Table.read(out)
+    assert len(back) == len(keys)
+    for which in ("STELLAR", "GAS"):
+        assert not any(_usable(v) for v in np.asarray(back[f"USABLE_{which}"])[1:])
+    assert np.all(np.asarray(back["KINMIS_FLAG"])[1:] == 1 << 0)  # NO_MAPS
+    for key, text in zip(keys[1:], back["KINMIS_PROBLEMS"][1:], strict=True):
+        assert str(text).startswith(f"no MAPS file of {key} (HYB10-MILESHC-MASTARSSP) in ")
+    _assert_not_usable_unless_judged(back)
+
+
+# -- KINMIS_PROBLEMS: each row's reasons in words ------------------------------------------
+class _FailingSource:
+    """A duck-typed source failing in a chosen way for the keys it is given."""
+
+    def __init__(self, paths, errors):
+        self.paths, self.errors = paths, errors
+
+    def path_for(self, plateifu, daptype):
+        if plateifu in self.errors:
+            raise self.errors[plateifu]
+        return self.paths[plateifu]
+
+
+@pytest.fixture(scope="module")
+def with_problems(survey_tree):
+    """A catalogue run meeting a failed download, a source's bug, a missing file with an
+    awkward message and an invalid key, between two good rows."""
+    from kinmisalign.exceptions import SourceError
+
+    directory, plateifus = survey_tree
+    paths = {key: next(directory.rglob(f"*{key}*.fits.gz")) for key in plateifus}
+    source = _FailingSource(paths, {
+        "8200-1901": SourceError("could not download https://x/y: HTTP 503"),
+        "8200-1902": RuntimeError("simulated source bug"),
+        "8200-1903": FileNotFoundError('no MAPS file, "quoted",\n on two lines: ça ⚠'),
+    })
+    keys = [plateifus[0], "8200-1901", "8200-1902", "8200-1903", "bad key", plateifus[1]]
+    return add_kinematic_columns(Table({"PLATEIFU": keys}), source=source, fit_options=FAST)
+
+
+def test_problems_say_why(with_problems):
+    out = with_problems
+    expected = [
+        (), ("DOWNLOAD_FAILED",), ("UNEXPECTED_ERROR",), ("NO_MAPS",), ("INVALID_KEY",), ()]
+    for row, names in enumerate(expected):
+        if names:
+            assert describe_flags(out["KINMIS_FLAG"][row]) == list(names)
+    problems = out["KINMIS_PROBLEMS"]
+    assert problems[1] == "could not download https://x/y: HTTP 503"
+    assert problems[2] == "RuntimeError: simulated source bug"
+    # One line of ASCII: FITS holds nothing else.
+    assert problems[3] == 'no MAPS file, "quoted", on two lines: \\xe7a \\u26a0'
+    assert "must look like '7815-3702'" in problems[4] and "'bad key'" in problems[4]
+    # Nothing went wrong: masked, and empty when filled.
+    assert problems.mask[0] and problems.mask[5] and problems.filled()[0] == ""
+    assert not np.any(np.ma.getmaskarray(out["PA_STELLAR"])[[0, 5]])
+
+
+@pytest.mark.parametrize("fmt", ["fits", "ecsv", "csv"])
+def test_problems_round_trip(with_problems, tmp_path, fmt):
+    back = _read_back(with_problems, tmp_path, fmt)
+    _assert_same_meaning(with_problems, back)
+    _assert_not_usable_unless_judged(back)
+
+
+def test_problems_column_clash(survey_tree, result):
+    directory, _ = survey_tree
+    table = Table({"PLATEIFU": ["8100-1901", "9999-1901"], "kinmis_problems": ["mine", "x"]})
+    with pytest.raises(ValueError, match="kinmis_problems.*overwrite=True"):
+        add_kinematic_columns(table, source=directory, fit_options=FAST)
+    out = add_kinematic_columns(table, source=directory, fit_options=FAST, overwrite=True)
+    assert "kinmis_problems" not in out.colnames
+    assert out["KINMIS_PROBLEMS"].mask[0] and "no MAPS file of 9999-1901" in out[
+        "KINMIS_PROBLEMS"][1]

@@ -229,7 +229,7 @@ def test_kill_inside_a_write_transaction(survey, reference, tmp_path, monkeypatc
 
 def test_records_round_trip_exactly(tmp_path):
     record = {"FILENAME": "/data/ça va 'quoted'; DROP TABLE results; --", "PLATEIFU": "",
-              "KINMIS_FLAG": 4097, "PROBLEMS": "gas: only 0 usable point(s)\nstellar: ⚠",
+              "KINMIS_FLAG": 4097, "KINMIS_PROBLEMS": "gas: only 0 usable point(s)\nstellar: ⚠",
               "PA_STELLAR": 0.1 + 0.2, "PA_STELLAR_ERR": float("nan"), "DPA": -0.0,
               "DPA_ERR": float("inf"), "NSPX_STELLAR": np.int64(391),
               "USABLE_PROB_GAS": float(np.float32(0.003983015)), "USABLE_GAS": np.bool_(False)}
@@ -243,7 +243,7 @@ def test_records_round_trip_exactly(tmp_path):
     assert back["PA_STELLAR"] == 0.1 + 0.2 and back["NSPX_STELLAR"] == 391
     assert back["USABLE_PROB_GAS"] == float(np.float32(0.003983015))
     assert back["USABLE_GAS"] is False
-    for name in ("FILENAME", "PROBLEMS", "KINMIS_FLAG", "PLATEIFU"):
+    for name in ("FILENAME", "KINMIS_PROBLEMS", "KINMIS_FLAG", "PLATEIFU"):
         assert back[name] == record[name]
 
 
@@ -266,6 +266,36 @@ def test_measure_files_checkpoint_with_hostile_path(survey, tmp_path, monkeypatc
     third = measure_files([paths[0].name], fit_options=FAST, checkpoint=checkpoint)
     assert submitted.runs[-1] == []
     assert third["PA_STELLAR"][0] == reference["PA_STELLAR"][0]
+
+
+def test_resumed_run_keeps_partial_results_and_problems(survey, tmp_path, monkeypatch):
+    """A row measured in part (no H-alpha channel), a failed one and the reasons in words come
+    back from the checkpoint as they were measured."""
+    from astropy.io import fits
+
+    directory, _ = survey
+    good = sorted(directory.glob("*.fits.gz"))[0]
+    no_line = tmp_path / "no-halpha.fits.gz"
+    with fits.open(good) as hdul:
+        header = hdul["EMLINE_GVEL"].header
+        for key in list(header):
+            if header[key] == "Ha-6564":
+                header[key] = "Hx-0000"
+        hdul.writeto(no_line)
+    paths = [good, no_line, tmp_path / "missing.fits.gz"]
+    reference = measure_files(paths, fit_options=FAST, model="embedded")
+    checkpoint = tmp_path / "partial.sqlite"
+    first = measure_files(paths[:2], fit_options=FAST, model="embedded", checkpoint=checkpoint)
+    submitted = Submitted(monkeypatch)
+    resumed = measure_files(paths, fit_options=FAST, model="embedded", checkpoint=checkpoint)
+    assert submitted.runs == [[item_id(str(paths[2]))]]
+    assert_identical(first, reference[:2])
+    assert_identical(resumed, reference)
+    row = resumed[1]
+    assert row["PA_STELLAR"] == reference["PA_STELLAR"][0] and np.ma.is_masked(row["PA_GAS"])
+    assert "GAS_LINE_MISSING" in batch.describe_flags(row["KINMIS_FLAG"])
+    assert "no channel named 'Ha-6564'" in row["KINMIS_PROBLEMS"]
+    assert "not found" in resumed["KINMIS_PROBLEMS"][2]
 
 
 @pytest.fixture
@@ -382,7 +412,7 @@ def test_damaged_checkpoint_gets_a_clear_error(small_checkpoint, survey):
 def test_records_that_are_not_records_are_refused(tmp_path):
     path = tmp_path / "c.sqlite"
     with Checkpoint(path, {"a": 1}) as store:
-        store.add("file:/x", {"KINMIS_FLAG": 0, "PROBLEMS": ""})
+        store.add("file:/x", {"KINMIS_FLAG": 0, "KINMIS_PROBLEMS": ""})
     with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("UPDATE results SET record = ? WHERE item = ?", ("[1, 2]", "file:/x"))
     with Checkpoint(path, {"a": 1}) as store, \
@@ -392,10 +422,10 @@ def test_records_that_are_not_records_are_refused(tmp_path):
 
 def test_write_errors_are_checkpoint_errors(tmp_path, monkeypatch):
     with Checkpoint(tmp_path / "c.sqlite", {"a": 1}) as store:
-        store.add("file:/x", {"KINMIS_FLAG": 0, "PROBLEMS": ""})
+        store.add("file:/x", {"KINMIS_FLAG": 0, "KINMIS_PROBLEMS": ""})
         store._conn.execute("PRAGMA query_only = ON")  # as a full or read-only disk would
         with pytest.raises(CheckpointError, match="cannot write to the checkpoint"):
-            store.add("file:/y", {"KINMIS_FLAG": 0, "PROBLEMS": ""})
+            store.add("file:/y", {"KINMIS_FLAG": 0, "KINMIS_PROBLEMS": ""})
         store._conn.execute("PRAGMA query_only = OFF")
         assert set(store.records()) == {"file:/x"}
         assert not store._conn.in_transaction

@@ -149,8 +149,10 @@ def test_classify_fields_batch():
     probs = model.predict(prepare_input([fields[0], fields[2]]))
     assert np.allclose(table["USABLE_PROB"][[0, 2]], probs)
     assert table["USABLE_PROB"].mask.tolist() == [False, True, False]
-    assert table["USABLE"].mask.tolist() == [False, True, False]
-    assert list(table["USABLE"][[0, 2]]) == list(probs > 0.3)
+    # Not classified is not usable, however the column is read or written.
+    assert table["USABLE"].mask.tolist() == [False, False, False]
+    assert table["USABLE"].tolist() == [probs[0] > 0.3, False, probs[1] > 0.3]
+    assert table["USABLE"].filled().tolist() == table["USABLE"].tolist()
     assert table["USABLE_REASON"][1] == "no unmasked spaxel"
     assert table.meta == {"USABILITY_MODEL": "tiny", "USABLE_THRESHOLD": 0.3}
     assert "usable" in table["USABLE_PROB"].description

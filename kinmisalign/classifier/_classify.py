@@ -91,7 +91,8 @@ def _describe(name, suffix, threshold):
     return {
         "prob": f"Network probability that the velocity field{what} is usable "
                 "(masked when the field cannot be classified)",
-        "flag": f"Velocity field{what} usable: probability > {threshold:g}",
+        "flag": f"Velocity field{what} usable: probability > {threshold:g} (False when "
+                "the field cannot be classified)",
         "reason": f"Why the velocity field{what} could not be classified ('' when it was)",
     }[name]
 
@@ -105,7 +106,9 @@ def _columns(probs, reasons, threshold, suffix):
     return [
         MaskedColumn(probs, name=f"USABLE_PROB{tag}", mask=missing, dtype=np.float32,
                      description=_describe("prob", suffix, threshold)),
-        MaskedColumn(usable, name=f"USABLE{tag}", mask=missing, dtype=bool,
+        # Never masked: a masked boolean reads True when filled, in FITS and in ECSV.
+        MaskedColumn(usable, name=f"USABLE{tag}", mask=np.zeros(len(usable), dtype=bool),
+                     dtype=bool, fill_value=False,
                      description=_describe("flag", suffix, threshold)),
         MaskedColumn(np.array(reasons, dtype=str), name=f"USABLE_REASON{tag}",
                      description=_describe("reason", suffix, threshold)),
@@ -139,7 +142,8 @@ def classify(fields_or_maps, model=None, threshold=None, *, batch_size=8192):
         ``USABLE_PROB_STELLAR``, ``USABLE_STELLAR``, ``USABLE_REASON_STELLAR``
         and the same for ``GAS``, as in the catalogue columns. A field
         that cannot be normalised (no unmasked spaxel, or all unmasked
-        velocities zero) has masked probability and flag and its reason
+        velocities zero) has a masked probability, ``USABLE`` False (never
+        masked, so that no file format can make it True) and its reason
         given, so one bad field never stops a batch. ``meta`` records the
         model and the threshold.
 
