@@ -129,7 +129,9 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
         with the columns of `OUTPUT_COLUMNS` appended: PAs East of North to
         the receding side and their 1σ errors (deg), ΔPA and its 1σ error
         (deg), spaxels fitted, the network probabilities and flags, and
-        ``KINMIS_FLAG``.
+        ``KINMIS_FLAG``. Its ``meta`` gains the run's provenance (version,
+        PA engine, model and its SHA-256, threshold, DAPTYPE, source, date,
+        ``KINMIS_FLAG`` bit table) as FITS keywords; see :ref:`provenance`.
 
     Raises
     ------
@@ -182,4 +184,7 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
     out.remove_columns(clashes)
     for name in OUTPUT_COLUMNS:
         out[name] = columns[name]
+    from ._provenance import annotate
+
+    annotate(out, options)
     return out
