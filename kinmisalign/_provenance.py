@@ -31,7 +31,7 @@ KEYWORDS = {
     "KM_SRC": "where the MAPS files came from",
     "KM_MODEL": "usability network",
     "KM_MSHA": "SHA-256 of the network (layers, input, output, weights)",
-    "KM_THRES": "USABLE_* is true when USABLE_PROB_* is above this",
+    "KM_THRES": "USABLE_* = USABLE_PROB_* > this",
     "KM_FLAGS": "how to decode KINMIS_FLAG",
 }
 _FLAG_NAME = "KFNAME{:02d}"

@@ -3,6 +3,7 @@
 import logging
 import os
 import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -389,7 +390,10 @@ def _progress(total, done, enabled):
             return _NoBar()
         raise ImportError('progress_bar=True needs tqdm: pip install "kinmisalign[progress]"'
                           ) from None
-    return tqdm(total=total, initial=done, unit="obs")
+    # Not a terminal (a batch job's log): a line now and then, not ten a second.
+    stream = sys.stderr
+    interactive = callable(getattr(stream, "isatty", None)) and stream.isatty()
+    return tqdm(total=total, initial=done, unit="obs", mininterval=0.1 if interactive else 60)
 
 
 def _records_table(records, classified=False):
