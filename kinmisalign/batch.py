@@ -220,7 +220,8 @@ def run_records(items, options, parallel=False, progress_bar=False, checkpoint=N
             records = [done.get(name) for name in ids]
         todo = [i for i, record in enumerate(records) if record is None]
         if len(todo) < len(items):
-            _log.info("resuming: %d of %d already measured", len(items) - len(todo), len(items))
+            _log.info("resuming: %s of %s already measured", f"{len(items) - len(todo):,}",
+                      f"{len(items):,}")
         # closing: an error here (a full disk) stops the backend at once, not at collection.
         with _progress(len(items), len(items) - len(todo), progress_bar) as bar, \
                 closing(_run([items[i] for i in todo], options, parallel)) as results:
