@@ -233,14 +233,20 @@ def _report_interrupt(args, table):
     from .batch import Key
     from .catalogue import _canonical_keys, _key_column
 
-    keys, _ = _canonical_keys(table[_key_column(table, args.key)])
-    wanted = {item_id(Key(k)) for k in keys if k is not None}
-    held = _checkpoint_items(args.checkpoint) & wanted
+    held = _checkpoint_items(args.checkpoint)
+    try:
+        keys, _ = _canonical_keys(table[_key_column(table, args.key)])
+    except KeyError:  # interrupted before the key column was checked
+        of = ""
+    else:
+        wanted = {item_id(Key(k)) for k in keys if k is not None}
+        held &= wanted
+        of = f" of {_count(len(wanted))}"
     # The same command resumes, without discarding what the checkpoint now holds.
     argv = [a for a in args.argv if not (a.startswith("--f")
                                          and "--fresh-checkpoint".startswith(a.split("=")[0]))]
     print(f"kinmisalign run: interrupted; the checkpoint {args.checkpoint} holds "
-          f"{_count(len(held))} of {_count(len(wanted))} observations. Resume with:\n"
+          f"{_count(len(held))}{of} observations. Resume with:\n"
           f"  {shlex.join(['kinmisalign', *argv])}", file=sys.stderr)
 
 
