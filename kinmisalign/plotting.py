@@ -207,6 +207,9 @@ def plot_velocity_fields(stellar, gas=None, stellar_fit=None, gas_fit=None, *, t
     """
     from matplotlib.figure import Figure
 
+    probs = (None, None) if usability is None else tuple(usability)
+    if len(probs) != 2:  # checked before a given figure is cleared
+        raise ValueError(f"usability must give two probabilities (stellar, gas), not {usability!r}")
     if figure is None:
         figure = Figure(figsize=(10.5, 4.8), layout="constrained")
     else:
@@ -217,9 +220,6 @@ def plot_velocity_fields(stellar, gas=None, stellar_fit=None, gas_fit=None, *, t
     axes_width_pt = figure.get_figwidth() * 72 / 2 * 0.7
 
     axs = figure.subplots(1, 2)
-    probs = (None, None) if usability is None else tuple(usability)
-    if len(probs) != 2:
-        raise ValueError(f"usability must give two probabilities (stellar, gas), not {usability!r}")
     for ax, field, fit, label, p in ((axs[0], stellar, stellar_fit, "Stellar", probs[0]),
                                      (axs[1], gas, gas_fit, "Gas", probs[1])):
         mappable = _draw_field(ax, field, fit, label, vlim, axes_width_pt)
