@@ -1,6 +1,9 @@
 """Measuring many observations: serial, in local processes, or on a dask cluster."""
 
+import logging
 import os
+import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -13,6 +16,8 @@ from astropy.table import MaskedColumn, Table
 from .exceptions import KinmisalignError, MapsFormatError, NotEnoughPointsError
 
 __all__ = ["FLAGS", "describe_flags", "measure_files"]
+
+_log = logging.getLogger(__name__)
 
 # KINMIS_FLAG bits: why a value is missing or doubtful. Bits are never reused.
 FLAGS = {
@@ -260,6 +265,9 @@ def run_records(items, options, parallel=False, progress_bar=False, checkpoint=N
             done = store.records()
             records = [done.get(name) for name in ids]
         todo = [i for i, record in enumerate(records) if record is None]
+        if len(todo) < len(items):
+            _log.info("resuming: %s of %s already measured", f"{len(items) - len(todo):,}",
+                      f"{len(items):,}")
         # closing: an error here (a full disk) stops the backend at once, not at collection.
         with _progress(len(items), len(items) - len(todo), progress_bar) as bar, \
                 closing(_run([items[i] for i in todo], options, parallel)) as results:
@@ -300,6 +308,9 @@ _WORKER_OPTIONS = None
 def _init_worker(options):
     global _WORKER_OPTIONS
     _WORKER_OPTIONS = options
+    # Ctrl-C reaches the whole process group: the parent stops the run, the workers
+    # just finish their task instead of each printing a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _measure_in_worker(path):
@@ -426,7 +437,10 @@ def _progress(total, done, enabled):
             return _NoBar()
         raise ImportError('progress_bar=True needs tqdm: pip install "kinmisalign[progress]"'
                           ) from None
-    return tqdm(total=total, initial=done, unit="obs")
+    # Not a terminal (a batch job's log): a line now and then, not ten a second.
+    stream = sys.stderr
+    interactive = callable(getattr(stream, "isatty", None)) and stream.isatty()
+    return tqdm(total=total, initial=done, unit="obs", mininterval=0.1 if interactive else 60)
 
 
 def _records_table(records, classified=False):
@@ -548,11 +562,19 @@ def measure_files(paths, *, model=None, threshold=None, parallel=False, progress
         ``USABLE_STELLAR``, ``USABLE_PROB_GAS``, ``USABLE_GAS``, then
         ``KINMIS_FLAG`` (bits in `FLAGS`) and ``KINMIS_PROBLEMS`` (why values
         are missing or doubtful, in words, on one line of ASCII; masked, with
-        an empty string, when nothing went wrong). ``USABLE_*`` are never masked: False when the
-        network did not judge the field (``USABLE_PROB_*`` is then masked).
+        an empty string, when nothing went wrong). ``USABLE_*`` are never
+        masked: False when the network did not judge the field
+        (``USABLE_PROB_*`` is then masked). PAs show 0.1 deg and
+        probabilities 0.001 (display formats only). ``meta`` holds the run's
+        provenance as FITS keywords, with the ``KINMIS_FLAG`` bit table (see
+        :ref:`provenance`).
     """
     options = _make_options(model=model, threshold=threshold, line=line, maskbits=maskbits,
                             clean_options=clean_options, fit_options=fit_options)
     records = run_records(paths, options, parallel=parallel, progress_bar=progress_bar,
                           checkpoint=checkpoint, fresh_checkpoint=fresh_checkpoint)
-    return _records_table(records, classified=model is not None)
+    table = _records_table(records, classified=model is not None)
+    from ._provenance import annotate
+
+    annotate(table, options)
+    return table

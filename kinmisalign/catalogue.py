@@ -134,7 +134,10 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
         masked when nothing did). Missing values are masked, except
         ``USABLE_STELLAR`` and ``USABLE_GAS``, which are False when the
         network did not judge the field (its ``USABLE_PROB_*`` is masked), so
-        that no file format can turn them into True.
+        that no file format can turn them into True. Its ``meta`` gains the
+        run's provenance (version, PA engine, model and its SHA-256,
+        threshold, DAPTYPE, source, date, ``KINMIS_FLAG`` bit table) as FITS
+        keywords; see :ref:`provenance`.
 
     Raises
     ------
@@ -187,4 +190,7 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
     out.remove_columns(clashes)
     for name in OUTPUT_COLUMNS:
         out[name] = columns[name]
+    from ._provenance import annotate
+
+    annotate(out, options)
     return out

@@ -44,6 +44,14 @@ def _format_angle(name, value, err):
     return f"{name} = {value:.1f}°"
 
 
+def _format_usability(p, threshold):
+    """``'p(usable) = 0.998: usable'``, or that the network could not judge the field."""
+    p = _to_float(p, u.dimensionless_unscaled)
+    if not np.isfinite(p):
+        return "usability: not classified"
+    return f"p(usable) = {p:.3f}: {'usable' if p > threshold else 'UNUSABLE'}"
+
+
 def _has_data(field):
     return field is not None and field.n_good > 0
 
@@ -150,7 +158,7 @@ def _cell_corners(centres):
 
 
 def plot_velocity_fields(stellar, gas=None, stellar_fit=None, gas_fit=None, *, title=None,
-                         figure=None, vlim=None):
+                         figure=None, vlim=None, usability=None, threshold=0.5):
     """Draw the stellar and gas velocity fields of one galaxy with their fitted axes.
 
     Each panel shows the usable (``good``) spaxels on the sky with East to the
@@ -184,6 +192,12 @@ def plot_velocity_fields(stellar, gas=None, stellar_fit=None, gas_fit=None, *, t
         Half-range of the colour scale around the systemic velocity (km/s
         when a plain number), the same for both panels. By default each
         panel uses the 98th percentile of its ``|v - vsys|``.
+    usability : sequence of two floats, optional
+        Network probabilities that the stellar and the gas field are usable
+        (NaN: not classified); each panel title then gives ``p(usable)`` and
+        the verdict.
+    threshold : float, optional
+        Probability above which a field is usable (default 0.5).
 
     Returns
     -------
@@ -193,6 +207,9 @@ def plot_velocity_fields(stellar, gas=None, stellar_fit=None, gas_fit=None, *, t
     """
     from matplotlib.figure import Figure
 
+    probs = (None, None) if usability is None else tuple(usability)
+    if len(probs) != 2:  # checked before a given figure is cleared
+        raise ValueError(f"usability must give two probabilities (stellar, gas), not {usability!r}")
     if figure is None:
         figure = Figure(figsize=(10.5, 4.8), layout="constrained")
     else:
@@ -203,9 +220,11 @@ def plot_velocity_fields(stellar, gas=None, stellar_fit=None, gas_fit=None, *, t
     axes_width_pt = figure.get_figwidth() * 72 / 2 * 0.7
 
     axs = figure.subplots(1, 2)
-    for ax, field, fit, label in ((axs[0], stellar, stellar_fit, "Stellar"),
-                                  (axs[1], gas, gas_fit, "Gas")):
+    for ax, field, fit, label, p in ((axs[0], stellar, stellar_fit, "Stellar", probs[0]),
+                                     (axs[1], gas, gas_fit, "Gas", probs[1])):
         mappable = _draw_field(ax, field, fit, label, vlim, axes_width_pt)
+        if usability is not None:
+            ax.set_title(f"{ax.get_title()}\n{_format_usability(p, threshold)}")
         if mappable is not None:
             figure.colorbar(mappable, ax=ax, label="line-of-sight velocity / (km/s)",
                             shrink=0.9)

@@ -433,7 +433,8 @@ def test_catalogue_rows_kept_in_order(catalogue_run):
     assert len(out) == len(table) == len(expect)
     np.testing.assert_array_equal(out["ROW"], np.arange(len(table)))
     assert out.colnames == ["plateifu", "ROW", *OUTPUT_COLUMNS]
-    assert out.meta == {"ORIGIN": "test"}
+    assert out.meta["ORIGIN"] == "test"  # kept, beside the run's provenance (KM_*)
+    assert not [k for k in out.meta if k != "ORIGIN" and not k.startswith(("KM_", "KF"))]
 
 
 def test_catalogue_good_rows_equal_a_run_on_them_alone(catalogue_run):
@@ -599,7 +600,9 @@ def test_cli_run_mixed_catalogue(corpus, tmp_path, capsys):
     out = tmp_path / "out.fits"
     assert main(["run", str(catalogue), "-o", str(out), "--source", str(directory),
                  "--no-progress"]) == 0
-    assert "6 rows, 2 with a stellar PA" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    # the stellar-all-NaN row has its gas PA: measured
+    assert "6 rows: 3 measured, 3 not measured\nmeasured: PA_STELLAR 2, PA_GAS 3" in printed
     table = Table.read(out)
     assert [k.strip() for k in table["PLATEIFU"]] == keys
     flags = [describe_flags(f & ~NETWORK_BITS) for f in table["KINMIS_FLAG"]]

@@ -1,5 +1,7 @@
 """Tests of add_kinematic_columns on DAPall- and DRPall-like tables of mock galaxies."""
 
+import re
+
 import numpy as np
 import pytest
 from astropy import units as u
@@ -52,7 +54,10 @@ def test_rows_columns_and_meta_kept(dapall, result):
     assert result.colnames[3:] == list(OUTPUT_COLUMNS)
     assert list(result["PLATEIFU"]) == list(dapall["PLATEIFU"])
     np.testing.assert_array_equal(result["Z"], dapall["Z"])
-    assert result.meta == dapall.meta
+    # The input's meta is kept; the run only adds its provenance (KM_*, KFNAMEnn, KFDESCnn).
+    assert {k: v for k, v in result.meta.items() if k in dapall.meta} == dapall.meta
+    assert all(k.startswith(("KM_", "KFNAME", "KFDESC")) for k in result.meta
+               if k not in dapall.meta)
     assert "PA_STELLAR" not in dapall.colnames  # the input is not modified
 
 
@@ -90,7 +95,8 @@ def test_drpall_lower_case_and_join(survey_tree, result):
     # Joinable with a DAPall-like result on the stripped key.
     left = result[[0, 1, 6]]
     left["plateifu"] = [str(k).strip() for k in left["PLATEIFU"]]
-    joined = join(left[["plateifu", "Z"]], out, keys="plateifu")
+    # Two runs' provenance differs (their KM_DATE, at least): astropy would warn of it.
+    joined = join(left[["plateifu", "Z"]], out, keys="plateifu", metadata_conflicts="silent")
     assert len(joined) == 3
     by_key = {row["plateifu"]: row for row in out}
     for row in joined:
@@ -190,14 +196,24 @@ def _text(value):
     return value.decode("ascii") if isinstance(value, bytes) else str(value)
 
 
-def _assert_same_meaning(table, back):
-    """What a file read back says is what the table said, column by column."""
+# Plain-text writers print what the display formats show (PAs to 0.1 deg, probabilities to
+# 0.001): less than the smallest PA error (0.5 deg), and the verdicts are written on their own.
+_SHOWN = {".1f": 0.05, ".3f": 0.0005}
+
+
+def _assert_same_meaning(table, back, shown=False):
+    """What a file read back says is what the table said, column by column; ``shown``: to
+    the precision of the display formats (a CSV file written by astropy)."""
     for name in OUTPUT_COLUMNS:
         mask = np.ma.getmaskarray(table[name])
         np.testing.assert_array_equal(np.ma.getmaskarray(back[name]), mask, err_msg=name)
         values, read = np.asarray(table[name])[~mask], np.asarray(back[name])[~mask]
         if values.dtype.kind == "b":
             assert [_usable(v) for v in read] == list(values), name
+        elif values.dtype.kind == "f" and shown and table[name].info.format in _SHOWN:
+            np.testing.assert_allclose(read.astype(values.dtype), values, rtol=0,
+                                       atol=_SHOWN[table[name].info.format] * 1.001,
+                                       err_msg=name)
         elif values.dtype.kind == "f":
             np.testing.assert_array_equal(read.astype(values.dtype), values, err_msg=name)
         else:
@@ -209,7 +225,7 @@ def _assert_same_meaning(table, back):
 @pytest.mark.parametrize("fmt", ["fits", "ecsv", "csv"])
 def test_round_trip_keeps_the_meaning(result, tmp_path, fmt):
     back = _read_back(result, tmp_path, fmt)
-    _assert_same_meaning(result, back)
+    _assert_same_meaning(result, back, shown=fmt == "csv")
     _assert_not_usable_unless_judged(back)
     for which in ("STELLAR", "GAS"):  # filled() gives no usable unjudged field either
         column = back[f"USABLE_{which}"]
@@ -232,7 +248,7 @@ def test_measure_files_round_trip(survey_tree, tmp_path, fmt):
         np.testing.assert_array_equal(np.ma.getmaskarray(back[name]), mask)
         assert [_text(v) for v in back[name][~mask]] == [_text(v) for v in table[name][~mask]]
     assert list(mask) == [False, False, True]  # the plate-IFU of a missing file is unknown
-    _assert_same_meaning(table, back)
+    _assert_same_meaning(table, back, shown=fmt == "csv")
     _assert_not_usable_unless_judged(back)
 
 
@@ -257,6 +273,28 @@ def test_cli_run_of_a_catalogue_with_few_files(survey_tree, tmp_path, capsys, su
     for key, text in zip(keys[1:], back["KINMIS_PROBLEMS"][1:], strict=True):
         assert str(text).startswith(f"no MAPS file of {key} (HYB10-MILESHC-MASTARSSP) in ")
     _assert_not_usable_unless_judged(back)
+
+
+def test_cli_csv_keeps_every_digit(survey_tree, tmp_path, capsys):
+    """The command line writes plain text at full precision, not as displayed."""
+    from kinmisalign.cli import main
+
+    directory, plateifus = survey_tree
+    catalogue = tmp_path / "drpall.fits"
+    Table({"plateifu": plateifus[:2]}).write(catalogue)
+    backs = {}
+    for suffix in (".ecsv", ".csv"):
+        out = tmp_path / f"out{suffix}"
+        assert main(["run", str(catalogue), "--source", str(directory), "--daptype",
+                     "HYB10-MILESHC-MASTARSSP", "-o", str(out), "--no-progress"]) == 0
+        backs[suffix] = Table.read(out)
+    capsys.readouterr()
+    for name in ("PA_STELLAR", "PA_STELLAR_ERR", "USABLE_PROB_STELLAR"):
+        exact = np.asarray(backs[".ecsv"][name], dtype=float)
+        if name == "USABLE_PROB_STELLAR":  # PAs and errors of these mocks are on 0.5 deg steps
+            assert np.any(exact != np.round(exact, 3)), name  # more digits than displayed
+        np.testing.assert_array_equal(np.asarray(backs[".csv"][name], dtype=float), exact,
+                                      err_msg=name)
 
 
 # -- KINMIS_PROBLEMS: each row's reasons in words ------------------------------------------
@@ -310,7 +348,7 @@ def test_problems_say_why(with_problems):
 @pytest.mark.parametrize("fmt", ["fits", "ecsv", "csv"])
 def test_problems_round_trip(with_problems, tmp_path, fmt):
     back = _read_back(with_problems, tmp_path, fmt)
-    _assert_same_meaning(with_problems, back)
+    _assert_same_meaning(with_problems, back, shown=fmt == "csv")
     _assert_not_usable_unless_judged(back)
 
 
@@ -323,3 +361,154 @@ def test_problems_column_clash(survey_tree, result):
     assert "kinmis_problems" not in out.colnames
     assert out["KINMIS_PROBLEMS"].mask[0] and "no MAPS file of 9999-1901" in out[
         "KINMIS_PROBLEMS"][1]
+
+
+# -- provenance -------------------------------------------------------------------------------
+
+
+def test_provenance_in_meta(survey_tree, result):
+    from datetime import datetime, timezone
+
+    from kinmisalign import __version__
+    from kinmisalign._provenance import model_sha256
+    from kinmisalign.classifier import UsabilityModel, load_model
+    from kinmisalign.classifier._embedded import embedded_model_path
+    from kinmisalign.config import conf
+
+    directory, _ = survey_tree
+    meta = result.meta
+    assert meta["KM_VERS"] == __version__
+    assert meta["KM_PAENG"] == "fast"
+    assert meta["KM_LINE"] == "Ha-6564"
+    assert meta["KM_MASK"] == conf.maskbits
+    assert meta["KM_DAPTY"] == conf.daptype
+    assert str(directory.resolve()) in meta["KM_SRC"]
+    assert meta["KM_MODEL"] == "kinmisalign-footprint-v2"
+    assert meta["KM_THRES"] == 0.5
+    when = datetime.strptime(meta["KM_DATE"], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    assert abs((datetime.now(timezone.utc) - when).total_seconds()) < 3600
+    # The model's digest: the same from a second, independent read of its file.
+    assert re.fullmatch(r"[0-9a-f]{64}", meta["KM_MSHA"])
+    assert meta["KM_MSHA"] == model_sha256(load_model("embedded"))
+    assert meta["KM_MSHA"] == model_sha256(UsabilityModel.load(embedded_model_path()))
+
+
+def test_model_digest_follows_what_the_model_computes():
+    from kinmisalign._provenance import model_sha256
+    from kinmisalign.classifier import UsabilityModel
+    from kinmisalign.classifier._embedded import embedded_model_path
+
+    model = UsabilityModel.load(embedded_model_path())
+    digest = model_sha256(model)
+    renamed = UsabilityModel(model.layers, model.weights, model.input_shape,
+                             dict(model.meta, name="renamed"), input=model.input,
+                             output=model.output)
+    assert model_sha256(renamed) == digest  # the name is not what the model computes
+    weights = {k: v.copy() for k, v in model.weights.items()}
+    name = sorted(weights)[0]
+    weights[name].flat[0] += 1e-3
+    changed = UsabilityModel(model.layers, weights, model.input_shape, model.meta,
+                             input=model.input, output=model.output)
+    assert model_sha256(changed) != digest
+    output = dict(model.output)
+    output["calibration"] = {"kind": "platt", "slope": 2.0, "intercept": 0.0}
+    recalibrated = UsabilityModel(model.layers, model.weights, model.input_shape, model.meta,
+                                  input=model.input, output=output)
+    assert model_sha256(recalibrated) != digest
+
+
+def _flag_table_from_header(header):
+    """The KINMIS_FLAG bits as a FITS user reads them: KFNAMEnn and KFDESCnn cards only."""
+    bits = {}
+    for key in header:
+        match = re.fullmatch(r"KFNAME([0-9]{2})", key)
+        if match:
+            bits[header[key]] = (int(match.group(1)), header[f"KFDESC{match.group(1)}"])
+    return bits
+
+
+def test_provenance_and_formats_survive_ecsv_and_fits(result, tmp_path):
+    from astropy.io import fits
+
+    from kinmisalign.batch import FLAGS
+
+    assert result["PA_STELLAR"].info.format == ".1f"
+    assert result["DPA_ERR"].info.format == ".1f"
+    assert result["USABLE_PROB_GAS"].info.format == ".3f"
+    ecsv = tmp_path / "out.ecsv"
+    result.write(ecsv)
+    back = Table.read(ecsv)
+    assert back.meta == result.meta
+    for name in ("PA_STELLAR", "PA_GAS_ERR", "DPA", "USABLE_PROB_STELLAR"):
+        assert back[name].info.format == result[name].info.format
+        # formats only change how values are shown, never the values
+        np.testing.assert_array_equal(back[name].filled(np.nan), result[name].filled(np.nan))
+
+    path = tmp_path / "out.fits"
+    result.write(path)
+    header = fits.getheader(path, 1)
+    assert _flag_table_from_header(header) == FLAGS
+    for key, value in result.meta.items():
+        if key.startswith(("KM_", "KF")):
+            assert header[key] == value, key
+    columns = {header[f"TTYPE{i}"]: i for i in range(1, header["TFIELDS"] + 1)}
+    assert re.fullmatch(r"F[0-9]+\.1", header[f"TDISP{columns['PA_STELLAR']}"])
+    assert re.fullmatch(r"F[0-9]+\.3", header[f"TDISP{columns['USABLE_PROB_STELLAR']}"])
+    back = Table.read(path)
+    assert {k: v for k, v in back.meta.items() if k.startswith(("KM_", "KF"))} == \
+        {k: v for k, v in result.meta.items() if k.startswith(("KM_", "KF"))}
+    np.testing.assert_array_equal(back["PA_STELLAR"].filled(np.nan),
+                                  result["PA_STELLAR"].filled(np.nan))
+
+
+def test_flag_table_follows_flags(monkeypatch):
+    from kinmisalign import batch
+    from kinmisalign._provenance import flag_keywords
+
+    monkeypatch.setitem(batch.FLAGS, "SOMETHING_NEW", (21, "a reason added later"))
+    keywords = flag_keywords()
+    assert keywords["KFNAME21"] == "SOMETHING_NEW"
+    assert keywords["KFDESC21"] == "a reason added later"
+    assert len(keywords) == 2 * len(batch.FLAGS)
+
+
+class _MirrorWithSecrets:
+    """A duck-typed source whose description holds credentials."""
+
+    def path_for(self, plateifu, daptype):
+        raise FileNotFoundError(f"no MAPS file of {plateifu}")
+
+    def describe(self):
+        return ("mirror https://alice:s3cret@mirror.example.org:8443/sas?token=abc123&x=1#frag "
+                "and ftp://bob@files.example.org/x")
+
+
+def test_url_source_has_no_credentials():
+    out = add_kinematic_columns(Table({"PLATEIFU": ["8100-1901"]}), source=_MirrorWithSecrets(),
+                                fit_options=FAST)
+    assert out["KINMIS_FLAG"][0] == 1  # NO_MAPS
+    text = out.meta["KM_SRC"]
+    assert "https://mirror.example.org:8443/sas" in text and "ftp://files.example.org/x" in text
+    for secret in ("alice", "s3cret", "token", "abc123", "frag", "bob", "@"):
+        assert secret not in text
+
+
+def test_measure_files_provenance(survey_tree):
+    from kinmisalign.batch import measure_files
+
+    directory, plateifus = survey_tree
+    paths = sorted(directory.rglob("*MAPS*.fits*"))[:1]
+    out = measure_files(paths, fit_options=FAST)
+    assert out.meta["KM_SRC"] == "MAPS files given by path"
+    assert "KM_DAPTY" not in out.meta and "KM_MODEL" not in out.meta  # none was used
+    assert out.meta["KFNAME00"] == "NO_MAPS"
+    assert out["PA_STELLAR"].info.format == ".1f"
+
+
+def test_line_is_named(survey_tree):
+    directory, plateifus = survey_tree
+    out = add_kinematic_columns(Table({"PLATEIFU": plateifus[:1]}), source=directory,
+                                fit_options=FAST, line="Hb-4862")
+    assert out.meta["KM_LINE"] == "Hb-4862"
+    assert "Hb-4862" in out["PA_GAS"].info.description
+    assert "H-alpha" not in out["PA_GAS"].info.description

@@ -62,6 +62,19 @@ def test_figure_panels_titles_and_colourbars():
     assert all("km/s" in lab for lab in cbar_labels)
 
 
+def test_usability_in_panel_titles():
+    fig = plot_velocity_fields(disc_map(163.5), disc_map(30.0), stand_in_fit(163.5, 1.2),
+                               None, usability=(0.9984, np.nan), threshold=0.5)
+    assert panel(fig, "stellar").get_title() == ("Stellar: PA = 163.5 ± 1.2°\n"
+                                                 "p(usable) = 0.998: usable")
+    assert panel(fig, "gas").get_title() == "Gas\nusability: not classified"
+    fig = plot_velocity_fields(disc_map(10.0), None, usability=(0.7, 0.2), threshold=0.8)
+    assert panel(fig, "stellar").get_title().endswith("p(usable) = 0.700: UNUSABLE")
+    assert panel(fig, "gas").get_title().endswith("p(usable) = 0.200: UNUSABLE")
+    with pytest.raises(ValueError, match="two probabilities"):
+        plot_velocity_fields(disc_map(10.0), usability=(0.5,))
+
+
 def test_east_is_drawn_on_the_left():
     fig = plot_velocity_fields(disc_map(90.0))
     left, right = panel(fig, "stellar").get_xlim()

@@ -805,7 +805,9 @@ def test_cli_run_hostile_keys(tmp_path, mock_files, capsys, monkeypatch):
     assert all(describe_flags(f) == ["INVALID_KEY"] for f in table["KINMIS_FLAG"][:-1])
     assert not np.ma.getmaskarray(table["PA_STELLAR"])[-1]
     assert looked == [GOOD]
-    assert f"{len(keys)} rows, 1 with a stellar PA" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"{len(keys)} rows: 1 measured, {len(keys) - 1} not measured" in printed
+    assert f"KINMIS_FLAG: {len(keys) - 1} INVALID_KEY\n" in printed
 
 
 def test_astropy_offline_setting_is_honoured(server, cache):
