@@ -13,7 +13,6 @@ no shared-memory index is needed (works on network file systems) and a second ru
 same file is refused instead of interleaving with the first.
 """
 
-import hashlib
 import inspect
 import json
 import os
@@ -55,14 +54,10 @@ def _jsonable(value):
 def _model_identity(model):
     if model is None:
         return None
-    digest = hashlib.sha256()
-    digest.update(json.dumps({"layers": model.layers, "input_shape": list(model.input_shape)},
-                             sort_keys=True).encode("utf-8"))
-    for name in sorted(model.weights):
-        weights = np.ascontiguousarray(model.weights[name])
-        digest.update(f"{name}|{weights.dtype.str}|{weights.shape}|".encode())
-        digest.update(weights.tobytes())
-    return {"name": model.name, "sha256": digest.hexdigest()}
+    from ._provenance import model_sha256
+
+    # What the network computes, calibration included: a recalibrated model is another model.
+    return {"name": model.name, "sha256": model_sha256(model)}
 
 
 def run_settings(options):

@@ -376,6 +376,18 @@ def test_model_identity_is_its_weights():
     assert _model_identity(a)["sha256"] != _model_identity(b)["sha256"]
 
 
+def test_recalibrated_model_is_another_model():
+    """Same weights, another calibration: the checkpoint must not mix their results."""
+    from kinmisalign._checkpoint import _model_identity
+    from kinmisalign.classifier import UsabilityModel
+
+    a = _toy_model()
+    b = UsabilityModel(a.layers, a.weights, meta={"name": "toy"},
+                       output={"logit": True, "average": "none",
+                               "calibration": {"kind": "platt", "slope": 1.5, "intercept": 0.2}})
+    assert _model_identity(a)["sha256"] != _model_identity(b)["sha256"]
+
+
 def test_not_a_checkpoint_is_refused_untouched(survey, tmp_path):
     directory, catalogue = survey
     table = Table.read(catalogue)[:1]
