@@ -37,6 +37,12 @@ FLAGS = {
     "DOWNLOAD_FAILED": (11, "the MAPS file could not be fetched from its source"),
     "UNEXPECTED_ERROR": (12, "an unexpected error stopped the measurement of this observation "
                              "(the message is kept); please report it"),
+    "STELLAR_SENSE_UNDETERMINED": (13, "the two sides of the stellar kinematic axis do not "
+                                       "differ significantly: PA_STELLAR gives the axis but not "
+                                       "which end recedes, and DPA is masked"),
+    "GAS_SENSE_UNDETERMINED": (14, "the two sides of the gas kinematic axis do not differ "
+                                   "significantly: PA_GAS gives the axis but not which end "
+                                   "recedes, and DPA is masked"),
 }
 
 
@@ -159,6 +165,10 @@ def _measure_path(item, options):
         record[f"PA_{up}"] = fit.pa.to_value(u.deg)
         record[f"PA_{up}_ERR"] = fit.pa_err.to_value(u.deg)
         record[f"NSPX_{up}"] = fit.npoints
+        if not fit.sense_determined:  # measure_maps then leaves DPA out: it stays masked
+            flag |= _bit(f"{up}_SENSE_UNDETERMINED")
+            problems.append(f"{which}: sense of rotation undetermined (the two sides differ by "
+                            f"{fit.sense_significance:.1f} standard errors), no DPA")
     if result.dpa is not None:
         record["DPA"] = float(result.dpa.to_value(u.deg))
         record["DPA_ERR"] = float(result.dpa_err.to_value(u.deg))
