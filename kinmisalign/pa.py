@@ -20,6 +20,7 @@ from ._core.pa import (
     sense_significance,
     to_ccw_from_y_frame,
 )
+from ._core.symmetry import noise_scaled_error, symmetry_chi2
 from .config import conf
 from .exceptions import FitError, NotEnoughPointsError
 from .fields import _C_KMS, VelocityField
@@ -37,8 +38,9 @@ class PAFit:
         Kinematic PA in degrees East of North, toward the receding side,
         in [0, 360).
     pa_err : `~astropy.units.Quantity`
-        Its 1-sigma error in degrees (for the ``'pafit'`` method: a third of
-        the 3-sigma error that pafit reports).
+        Its 1-sigma error in degrees: a third of the 3-sigma error of pafit's
+        rule (Krajnovic et al. 2006), with the chi-square first scaled to the
+        noise of the field (by ``reduced_chi2``), for either method.
     vsys : `~astropy.units.Quantity`
         Systemic velocity in km/s: the median velocity subtracted before the
         fit plus the correction found by the fit.
@@ -58,6 +60,12 @@ class PAFit:
         The difference of the median velocities on the two sides, in
         standard errors under pure noise
         (`kinmisalign._core.pa.sense_significance`); NaN when not measured.
+    reduced_chi2 : float
+        Chi-square per degree of freedom, ``chi2_min / (N - 1)``, of the
+        point-symmetric model at the best axis with the velocity errors
+        used (``dvel`` or the inverse variance): the square of the field's
+        noise relative to them. ``pa_err`` is scaled by its square root
+        (see :doc:`/conventions`). NaN when not measured.
     """
 
     pa: u.Quantity
@@ -67,6 +75,7 @@ class PAFit:
     method: str
     sense_determined: bool = True
     sense_significance: float = float("nan")
+    reduced_chi2: float = float("nan")
 
     def __repr__(self):
         return (f"PAFit(pa={self.pa.to_value(u.deg):.2f} deg, "
@@ -325,20 +334,16 @@ def fit_pa(field_or_x, y=None, velocity=None, *, ivar=None, dvel=10 * u.km / u.s
     axis, err, dv_sys = ENGINES[method](x, y, v - v0, dv, int(nsteps))
     vsys = v0 + dv_sys
     pa, _ = receding_side_pa(x, y, v - vsys, axis)
-    significance = _sense_significance(x, y, v - vsys, axis, dv)
+    # The same symmetrised model at the best axis for either engine (pafit does not return
+    # it): its chi-square scales the error to the noise, its residuals judge the sense.
+    chi2, model = symmetry_chi2(x, y, v - v0, dv, [axis])
+    reduced_chi2 = float(chi2[0]) / (npoints - 1)
+    err = noise_scaled_error(3.0 * err, reduced_chi2, int(nsteps))
+    significance = sense_significance(x, y, v - vsys, (v - v0) - model[0], axis)
     return PAFit(pa=pa * u.deg, pa_err=err * u.deg, vsys=vsys * (u.km / u.s),
                  npoints=npoints, method=method,
                  sense_determined=bool(significance > SENSE_THRESHOLD),
-                 sense_significance=float(significance))
-
-
-def _sense_significance(x, y, velocity, axis, dvel):
-    """Significance of the receding side, against the scatter about the symmetric model."""
-    from ._core.symmetry import symmetry_chi2
-
-    # The same symmetrised model for either engine (pafit does not return it).
-    _, model = symmetry_chi2(x, y, velocity, dvel, [axis])
-    return sense_significance(x, y, velocity, velocity - model[0], axis)
+                 sense_significance=float(significance), reduced_chi2=reduced_chi2)
 
 
 # -- misalignment ---------------------------------------------------------------------------------
