@@ -89,8 +89,9 @@ class PAFit:
 # An engine takes plain arrays -- x toward East and y toward North (arcsec), velocities with
 # an estimate of the systemic velocity already subtracted (km/s), dvel (km/s, scalar or one
 # per point) and the number of trial angles -- and returns the major-axis orientation in
-# degrees East of North (modulo 180, sense unknown), its 1-sigma error in degrees and a
-# correction to the systemic velocity in km/s.
+# degrees East of North (modulo 180, sense unknown), its 1-sigma error in degrees (pafit's
+# rule on the chi-square at face value; fit_pa scales it to the noise) and a correction to the
+# systemic velocity in km/s.
 
 def _engine_pafit(x, y, velocity, dvel, nsteps):
     """Kinematic axis from `pafit.fit_kinematic_pa` (Krajnovic et al. 2006, appendix C)."""
