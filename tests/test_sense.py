@@ -198,3 +198,29 @@ def test_batch_flags_an_undetermined_sense(tmp_path):
     assert table["DPA"].mask[0] and table["DPA_ERR"].mask[0]
     assert table["KINMIS_FLAG"][1] == 0
     assert not table["DPA"].mask[1]
+
+
+def test_usable_mock_fields_have_a_determined_and_right_sense():
+    # Usable (clean or messy) rotating fields of both mock styles: measured when written,
+    # 80 of 80 determined here (lowest significance 7.9; 278 of 279 over 200 galaxies), none
+    # with the wrong sense.
+    from kinmisalign import VelocityField, clean_velocity_field, mock
+
+    rng = np.random.default_rng(21)
+    determined, wrong = [], 0
+    for k in range(40):
+        galaxy = mock.random_galaxy(rng, style=mock.STYLES[k % 2], usable_stellar=True,
+                                    usable_gas=True)
+        arrays = mock.make_maps_arrays(galaxy)
+        for which in ("stellar", "gas"):
+            if galaxy.quality(which) < 1:
+                continue
+            field = VelocityField.from_array(getattr(arrays, f"{which}_vel") * KMS,
+                                             mask=getattr(arrays, f"{which}_mask"))
+            fit = fit_pa(clean_velocity_field(field))
+            determined.append(fit.sense_determined)
+            diff = abs(fit.pa.to_value(u.deg) - getattr(galaxy, which).pa) % 360.0
+            wrong += fit.sense_determined and min(diff, 360.0 - diff) > 90.0
+    assert len(determined) > 60
+    assert np.mean(determined) >= 0.95
+    assert wrong == 0
