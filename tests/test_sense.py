@@ -224,3 +224,24 @@ def test_usable_mock_fields_have_a_determined_and_right_sense():
     assert len(determined) > 60
     assert np.mean(determined) >= 0.95
     assert wrong == 0
+
+
+def test_real_dev_maps_usable_fields_have_a_sense(real_dev_maps_path):
+    # Measured when written: all 118 clean and all 55 messy fields determined (lowest
+    # significances 3.3 and 3.1), 19 of the 27 unusable ones.
+    from astropy.io import fits
+
+    from kinmisalign import VelocityField, clean_velocity_field
+
+    with fits.open(real_dev_maps_path) as hdul:
+        vel = np.asarray(hdul["VEL"].data, dtype=float)
+        quality = np.asarray(hdul["LABELS"].data["STEL_QUAL"])
+    determined = {}
+    for v, qual in zip(vel, quality, strict=True):
+        if qual < 1:
+            continue
+        field = VelocityField.from_array(v * KMS, mask=(v == 0), pixscale=0.5 * u.arcsec)
+        fit = fit_pa(clean_velocity_field(field))
+        determined.setdefault(int(qual), []).append(fit.sense_determined)
+    assert np.mean(determined[2]) >= 0.98
+    assert np.mean(determined[1]) >= 0.95
