@@ -79,3 +79,14 @@ def test_error_follows_the_noise_not_the_assumed_uncertainty():
     # the noise the symmetrised model absorbs).
     assert fit_noisy.reduced_chi2 == pytest.approx(16 * fit_quiet.reduced_chi2, rel=0.2)
     assert 0.5 * (16.0 / 10.0) ** 2 < fit_noisy.reduced_chi2 < (16.0 / 10.0) ** 2
+
+
+def test_noise_scaled_error_rule():
+    from kinmisalign._core.symmetry import noise_scaled_error
+
+    # pafit's 3-sigma half-width times sqrt(reduced chi-square), divided by 3.
+    assert noise_scaled_error(3.0, 4.0, 361) == pytest.approx(2.0)
+    assert noise_scaled_error(6.0, 0.25, 361) == pytest.approx(1.0)
+    # Floored as pafit floors the 3-sigma error: 0.5 deg, or half a grid step.
+    assert noise_scaled_error(0.5, 0.01, 361) == pytest.approx(0.5 / 3)
+    assert noise_scaled_error(5.0, 0.04, 19) == pytest.approx(5.0 / 3)
