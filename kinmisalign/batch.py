@@ -47,6 +47,12 @@ FLAGS = {
     "UNEXPECTED_ERROR": (12, "an unexpected error stopped the measurement of this observation, "
                              "or the part of it that other bits name (the message is in "
                              "KINMIS_PROBLEMS); please report it"),
+    "STELLAR_SENSE_UNDETERMINED": (13, "the two sides of the stellar kinematic axis do not "
+                                       "differ significantly: PA_STELLAR gives the axis but not "
+                                       "which end recedes, and DPA is masked"),
+    "GAS_SENSE_UNDETERMINED": (14, "the two sides of the gas kinematic axis do not differ "
+                                   "significantly: PA_GAS gives the axis but not which end "
+                                   "recedes, and DPA is masked"),
     "GAS_LINE_MISSING": (15, "the MAPS file has no channel of the requested emission line, so "
                              "there is no gas field to fit or classify"),
 }
@@ -213,6 +219,10 @@ def _fit_results_into(record, result, maps):
         record[f"PA_{up}"] = fit.pa.to_value(u.deg)
         record[f"PA_{up}_ERR"] = fit.pa_err.to_value(u.deg)
         record[f"NSPX_{up}"] = fit.npoints
+        if not fit.sense_determined:  # measure_maps then leaves DPA out: it stays masked
+            _failed(record, f"{up}_SENSE_UNDETERMINED",
+                    f"{which}: sense of rotation undetermined (the two sides differ by "
+                    f"{fit.sense_significance:.1f} standard errors), no DPA")
     if result.dpa is not None:
         record["DPA"] = float(result.dpa.to_value(u.deg))
         record["DPA_ERR"] = float(result.dpa_err.to_value(u.deg))

@@ -22,7 +22,10 @@ class GalaxyKinematics:
     stellar_error, gas_error : `~kinmisalign.KinmisalignError` or None
         Why a field was not fitted (e.g. `~kinmisalign.NotEnoughPointsError`).
     dpa, dpa_err : `~astropy.units.Quantity` or None
-        Misalignment and its 1σ error, when both fields were fitted.
+        Misalignment and its 1σ error, when both fields were fitted and the
+        sense of rotation of both is determined (``sense_determined`` of the
+        fits); None otherwise: with a sense unknown, ΔPA and 180° − ΔPA are
+        equally possible.
     meta : dict
         The observation's metadata (``MapsData.meta``).
     """
@@ -68,7 +71,8 @@ def measure_maps(maps, *, clean_options=None, fit_options=None):
 
     A field that cannot be fitted (too few spaxels after cleaning, no
     velocity gradient) gets no fit and a stated reason instead of an error,
-    so that the other field is still measured.
+    so that the other field is still measured. The misalignment is left
+    out (None) when either field's sense of rotation is undetermined.
 
     Parameters
     ----------
@@ -104,8 +108,8 @@ def _measure(maps, clean_options, fit_options, caught):
     else:
         gas, gas_fit, gas_error = _clean_and_fit(maps.gas, clean_options, fit_options, caught)
     dpa = dpa_err = None
-    if stellar_fit is not None and gas_fit is not None:
-        dpa, dpa_err = misalignment(stellar_fit.pa, gas_fit.pa, stellar_fit.pa_err,
-                                    gas_fit.pa_err)
+    if (stellar_fit is not None and gas_fit is not None and stellar_fit.sense_determined
+            and gas_fit.sense_determined):
+        dpa, dpa_err = misalignment(stellar_fit, gas_fit)
     return GalaxyKinematics(stellar, gas, stellar_fit, gas_fit, stellar_error, gas_error,
                             dpa, dpa_err, dict(maps.meta))

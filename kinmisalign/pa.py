@@ -12,12 +12,15 @@ from astropy import units as u
 from astropy.utils.masked import Masked
 
 from ._core.pa import (
+    SENSE_THRESHOLD,
     axis_angle,
     classify_delta_pa,
     delta_pa,
     receding_side_pa,
+    sense_significance,
     to_ccw_from_y_frame,
 )
+from ._core.symmetry import noise_scaled_error, symmetry_chi2
 from .config import conf
 from .exceptions import FitError, NotEnoughPointsError
 from .fields import _C_KMS, VelocityField
@@ -35,8 +38,9 @@ class PAFit:
         Kinematic PA in degrees East of North, toward the receding side,
         in [0, 360).
     pa_err : `~astropy.units.Quantity`
-        Its 1-sigma error in degrees (for the ``'pafit'`` method: a third of
-        the 3-sigma error that pafit reports).
+        Its 1-sigma error in degrees: a third of the 3-sigma error of pafit's
+        rule (Krajnovic et al. 2006), with the chi-square first scaled to the
+        noise of the field (by ``reduced_chi2``), for either method.
     vsys : `~astropy.units.Quantity`
         Systemic velocity in km/s: the median velocity subtracted before the
         fit plus the correction found by the fit.
@@ -44,6 +48,24 @@ class PAFit:
         Number of points used in the fit.
     method : str
         The engine used.
+    sense_determined : bool
+        Whether the sense of rotation (which end of the axis recedes) is
+        measured: the median velocities on the two sides of the minor axis
+        differ by more than ``SENSE_THRESHOLD`` (3) standard errors
+        (``sense_significance``). When False, ``pa`` still gives the axis
+        (modulo 180 degrees) but not which end of it recedes, and
+        `misalignment` treats the PA as missing. True for a result built by
+        hand without it.
+    sense_significance : float
+        The difference of the median velocities on the two sides, in
+        standard errors under pure noise
+        (`kinmisalign._core.pa.sense_significance`); NaN when not measured.
+    reduced_chi2 : float
+        Chi-square per degree of freedom, ``chi2_min / (N - 1)``, of the
+        point-symmetric model at the best axis with the velocity errors
+        used (``dvel`` or the inverse variance): the square of the field's
+        noise relative to them. ``pa_err`` is scaled by its square root
+        (see :doc:`/conventions`). NaN when not measured.
     """
 
     pa: u.Quantity
@@ -51,20 +73,25 @@ class PAFit:
     vsys: u.Quantity
     npoints: int
     method: str
+    sense_determined: bool = True
+    sense_significance: float = float("nan")
+    reduced_chi2: float = float("nan")
 
     def __repr__(self):
         return (f"PAFit(pa={self.pa.to_value(u.deg):.2f} deg, "
                 f"pa_err={self.pa_err.to_value(u.deg):.2f} deg, "
                 f"vsys={self.vsys.to_value(u.km / u.s):.2f} km/s, npoints={self.npoints}, "
-                f"method={self.method!r})")
+                f"method={self.method!r}, sense_determined={self.sense_determined}, "
+                f"sense_significance={self.sense_significance:.1f})")
 
 
 # -- engines --------------------------------------------------------------------------------------
 # An engine takes plain arrays -- x toward East and y toward North (arcsec), velocities with
 # an estimate of the systemic velocity already subtracted (km/s), dvel (km/s, scalar or one
 # per point) and the number of trial angles -- and returns the major-axis orientation in
-# degrees East of North (modulo 180, sense unknown), its 1-sigma error in degrees and a
-# correction to the systemic velocity in km/s.
+# degrees East of North (modulo 180, sense unknown), its 1-sigma error in degrees (pafit's
+# rule on the chi-square at face value; fit_pa scales it to the noise) and a correction to the
+# systemic velocity in km/s.
 
 def _engine_pafit(x, y, velocity, dvel, nsteps):
     """Kinematic axis from `pafit.fit_kinematic_pa` (Krajnovic et al. 2006, appendix C)."""
@@ -216,7 +243,9 @@ def fit_pa(field_or_x, y=None, velocity=None, *, ivar=None, dvel=10 * u.km / u.s
     2006, appendix C), with `pafit.fit_kinematic_pa` or the equivalent,
     faster ``'fast'`` engine; the sense of rotation
     is then found by comparing the median velocities on either side of the
-    minor axis (Duckworth et al. 2020).
+    minor axis (Duckworth et al. 2020). Whether that comparison measures the
+    sense at all is judged against the noise (``sense_determined`` and
+    ``sense_significance`` of the result; see :doc:`/conventions`).
 
     Parameters
     ----------
@@ -306,8 +335,16 @@ def fit_pa(field_or_x, y=None, velocity=None, *, ivar=None, dvel=10 * u.km / u.s
     axis, err, dv_sys = ENGINES[method](x, y, v - v0, dv, int(nsteps))
     vsys = v0 + dv_sys
     pa, _ = receding_side_pa(x, y, v - vsys, axis)
+    # The same symmetrised model at the best axis for either engine (pafit does not return
+    # it): its chi-square scales the error to the noise, its residuals judge the sense.
+    chi2, model = symmetry_chi2(x, y, v - v0, dv, [axis])
+    reduced_chi2 = float(chi2[0]) / (npoints - 1)
+    err = noise_scaled_error(3.0 * err, reduced_chi2, int(nsteps))
+    significance = sense_significance(x, y, v - vsys, (v - v0) - model[0], axis)
     return PAFit(pa=pa * u.deg, pa_err=err * u.deg, vsys=vsys * (u.km / u.s),
-                 npoints=npoints, method=method)
+                 npoints=npoints, method=method,
+                 sense_determined=bool(significance > SENSE_THRESHOLD),
+                 sense_significance=float(significance), reduced_chi2=reduced_chi2)
 
 
 # -- misalignment ---------------------------------------------------------------------------------
@@ -317,7 +354,7 @@ def _angle_input(value, name):
     return _values(value, u.deg, name, "angle")
 
 
-def misalignment(pa1, pa2, err1=None, err2=None):
+def misalignment(pa1, pa2, err1=None, err2=None, *, sense_determined=None):
     """Misalignment between two kinematic position angles.
 
     ``dPA = min(|PA1 - PA2|, 360 deg - |PA1 - PA2|)``, in [0, 180] degrees,
@@ -327,9 +364,18 @@ def misalignment(pa1, pa2, err1=None, err2=None):
     ----------
     pa1, pa2 : `~astropy.units.Quantity` or `PAFit`
         Position angles (e.g. stellar and gas). A `PAFit` gives its ``pa``
-        and, when the other side has an error too, its ``pa_err``.
+        and, when the other side has an error too, its ``pa_err``; a
+        `PAFit` whose sense of rotation is undetermined
+        (``sense_determined`` False) gives a missing misalignment.
     err1, err2 : `~astropy.units.Quantity`, optional
         1-sigma errors of ``pa1`` and ``pa2``; give both or neither.
+    sense_determined : bool or array of bool, optional
+        For angles given as Quantities: False where the sense of rotation of
+        either angle is undetermined (broadcast against the angles). There
+        the misalignment and its error are missing, as they are for a
+        missing angle: with only the axes known, dPA and 180 deg - dPA are
+        equally possible, so neither the value nor the class (aligned or
+        counter-rotating) is measured. Default: all determined.
 
     Returns
     -------
@@ -350,17 +396,32 @@ def misalignment(pa1, pa2, err1=None, err2=None):
 
     Notes
     -----
-    Missing values: a NaN input gives NaN. If any input is a masked Quantity
-    (`astropy.utils.masked.Masked`, or a numpy masked array of a Quantity),
-    the outputs are `~astropy.utils.masked.Masked` Quantities, masked where
-    any input is masked or NaN; they become masked columns in an
-    `~astropy.table.QTable`. Otherwise plain Quantities with NaN are
+    Missing values: a NaN input, or an undetermined sense of rotation, gives
+    NaN. If any input is a masked Quantity (`astropy.utils.masked.Masked`,
+    or a numpy masked array of a Quantity), the outputs are
+    `~astropy.utils.masked.Masked` Quantities, masked where any input is
+    masked or NaN or a sense is undetermined; they become masked columns in
+    an `~astropy.table.QTable`. Otherwise plain Quantities with NaN are
     returned.
+
+    The misalignment of the axes alone, whatever the senses, is
+    ``min(dPA, 180 deg - dPA)`` of the angles, in [0, 90] degrees.
     """
     if (err1 is None) != (err2 is None):
         raise ValueError("give both errors (err1 and err2) or neither")
     if isinstance(pa1, PAFit) and isinstance(pa2, PAFit) and err1 is None:
         err1, err2 = pa1.pa_err, pa2.pa_err
+    determined = np.ones((), dtype=bool)
+    if sense_determined is not None:
+        if isinstance(pa1, PAFit) or isinstance(pa2, PAFit):
+            raise TypeError("sense_determined is for angles given as Quantities; a PAFit "
+                            "brings its own")
+        determined = np.asarray(sense_determined)
+        if determined.dtype != bool:
+            raise TypeError(f"sense_determined must be bool, not {determined.dtype}")
+    for fit in (pa1, pa2):
+        if isinstance(fit, PAFit) and not fit.sense_determined:
+            determined = np.zeros((), dtype=bool)
     pa1 = pa1.pa if isinstance(pa1, PAFit) else pa1
     pa2 = pa2.pa if isinstance(pa2, PAFit) else pa2
 
@@ -373,12 +434,15 @@ def misalignment(pa1, pa2, err1=None, err2=None):
         arrays += [e1, e2]
         masks += [me1, me2]
     try:
-        shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
+        shape = np.broadcast_shapes(*(np.shape(a) for a in arrays + [determined]))
     except ValueError:
-        shapes = ", ".join(str(np.shape(a)) for a in arrays)
-        raise ValueError(f"position angles and errors have incompatible shapes: {shapes}") from None
+        shapes = ", ".join(str(np.shape(a)) for a in arrays + [determined])
+        raise ValueError("position angles, errors and sense_determined have incompatible "
+                         f"shapes: {shapes}") from None
 
     dpa = np.array(np.broadcast_to(delta_pa(a1, a2), shape))
+    # Without the sense of rotation of either field, dPA is not measured.
+    dpa[~np.broadcast_to(determined, shape)] = np.nan
     missing = np.isnan(dpa)
     results = [dpa]
     if err1 is not None:
@@ -410,7 +474,9 @@ def misalignment_class(dpa):
     -------
     ndarray of str
         ``'aligned'`` (dPA < 30 deg), ``'misaligned'`` (30 to < 150 deg) or
-        ``'counter-rotating'`` (>= 150 deg); ``''`` where dPA is NaN or masked.
+        ``'counter-rotating'`` (>= 150 deg); ``''`` where dPA is NaN or masked
+        (as `misalignment` makes it when a sense of rotation is undetermined:
+        no class is then claimed).
     """
     values, mask = _angle_input(dpa, "dpa")
     out = classify_delta_pa(values)

@@ -12,6 +12,8 @@ __all__ = [
     "axis_angle",
     "to_ccw_from_y_frame",
     "receding_side_pa",
+    "SENSE_THRESHOLD",
+    "sense_significance",
     "delta_pa",
     "MISALIGNMENT_CLASSES",
     "classify_delta_pa",
@@ -109,6 +111,101 @@ def receding_side_pa(x, y, velocity, axis_pa):
     diff = float(np.median(ahead) - np.median(behind))
     pa = axis_pa if diff >= 0 else axis_pa + 180.0
     return float(wrap_angle(pa)), abs(diff)
+
+
+# The sense of rotation counts as measured when the median velocities of the two sides differ
+# by more than this many standard errors. With no rotation at all, the statistic is about the
+# modulus of a 2-D Gaussian (the fit picks the axis), above 3 in exp(-9 / 2) = 1 % of fields
+# (pure noise on the spaxels of the real file 7815-3702: 5 of 300).
+SENSE_THRESHOLD = 3.0
+
+# Standard error of the median of n Gaussian values of scatter s: sqrt(pi / 2) s / sqrt(n).
+_MEDIAN_EFFICIENCY = np.sqrt(np.pi / 2.0)
+
+
+def _robust_scale(values):
+    """Gaussian-equivalent scatter from the median absolute deviation."""
+    return 1.4826 * float(np.median(np.abs(values - np.median(values))))
+
+
+def _correlation_area(x, y, residual):
+    """Number of points over which the residuals are correlated (>= 1).
+
+    The correlation ``rho`` of each residual with that of its nearest
+    neighbour gives, for a Gaussian correlation function, the area of one
+    independent element in units of the point spacing: ``-pi / ln(rho)``.
+    Voronoi bins (one value repeated over many spaxels) and the covariance of
+    neighbouring spaxels both raise ``rho``.
+    """
+    from scipy.spatial import cKDTree
+
+    if residual.size < 3:
+        return 1.0
+    points = np.column_stack([x, y])
+    _, nearest = cKDTree(points).query(points, k=2)
+    centred = residual - np.median(residual)
+    power = float(np.sum(centred * centred))
+    if power == 0:
+        return 1.0
+    rho = float(np.sum(centred * centred[nearest[:, 1]])) / power
+    # Capped: an estimate from one map cannot tell apart correlations longer than that.
+    rho = min(rho, 0.99)
+    return max(1.0, -np.pi / np.log(rho)) if rho > 0 else 1.0
+
+
+def sense_significance(x, y, velocity, residual, axis_pa):
+    """How significantly the two sides of a kinematic axis differ, in standard errors.
+
+    The statistic of the receding-side rule (`receding_side_pa`), the
+    difference of the median velocities on the two sides of the minor axis,
+    divided by its standard error under pure noise:
+
+    ``sqrt(pi / 2) * s * sqrt(A / n_1 + A / n_2)``,
+
+    with ``n_1``, ``n_2`` the points on either side, ``s`` the noise per
+    point and ``A`` the number of points per independent element. ``s`` is
+    the robust scatter (from the median absolute deviation) of the residuals
+    of the field about its point-symmetric model, divided by ``sqrt(3 / 4)``
+    because the model averages the point with three mirror images: the noise
+    the field actually has, whatever uncertainty the chi-square was weighted
+    with (often a conventional 10 km/s). ``A`` comes from the correlation of
+    neighbouring residuals (see `_correlation_area`): binned or correlated
+    noise has fewer independent values than points.
+
+    Parameters
+    ----------
+    x, y : ndarray
+        Offsets, ``x`` toward East, ``y`` toward North.
+    velocity : ndarray
+        Line-of-sight velocities relative to the systemic velocity.
+    residual : ndarray
+        Velocity minus the point-symmetric model about ``axis_pa``.
+    axis_pa : float
+        Kinematic axis, degrees East of North (modulo 180).
+
+    Returns
+    -------
+    float
+        The significance; ``inf`` for a noise-free field whose sides differ,
+        0 when one side has no point or the sides do not differ.
+    """
+    x, y, velocity, residual = (np.ravel(np.asarray(a, dtype=float))
+                                for a in (x, y, velocity, residual))
+    theta = np.radians(axis_pa)
+    along = x * np.sin(theta) + y * np.cos(theta)
+    ahead = velocity[along > 0]
+    behind = velocity[along < 0]
+    if ahead.size == 0 or behind.size == 0:
+        return 0.0
+    diff = abs(float(np.median(ahead) - np.median(behind)))
+    if diff == 0:
+        return 0.0
+    noise = _robust_scale(residual) / np.sqrt(0.75)
+    if noise == 0:
+        return float("inf")
+    area = _correlation_area(x, y, residual)
+    stderr = _MEDIAN_EFFICIENCY * noise * np.sqrt(area / ahead.size + area / behind.size)
+    return diff / stderr
 
 
 def delta_pa(pa1, pa2):

@@ -26,7 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["SymmetryFit", "symmetry_chi2", "fit_point_symmetry", "error_from_chi2"]
+__all__ = ["SymmetryFit", "symmetry_chi2", "fit_point_symmetry", "error_from_chi2",
+           "noise_scaled_error"]
 
 class SymmetryFit(NamedTuple):
     """Result of `fit_point_symmetry`.
@@ -199,6 +200,39 @@ def error_from_chi2(angles, chi2, npoints):
         folded = np.where(within > 90.0, within - 180.0, within)
         err = (folded.max() - folded.min()) / 2.0
     return float(max(err, floor))
+
+
+def noise_scaled_error(error3, reduced_chi2, nsteps):
+    """1-sigma error of the axis with the chi-square scaled to the noise of the field.
+
+    The 3-sigma rule of `error_from_chi2` takes the chi-square at face value,
+    so its error scales with the assumed velocity uncertainty (a conventional
+    10 km/s) rather than with the noise the field has: too small for noisier
+    fields, too large for quieter ones. Dividing the chi-square by its
+    reduced value at the best axis, ``chi2_min / (N - 1)``, makes the
+    assumed uncertainty the measured scatter of the field about its
+    point-symmetric model; near the minimum the chi-square is a parabola, so
+    the half-width of the rule grows by ``sqrt(chi2_min / (N - 1))``. The
+    3-sigma error so scaled is floored as `error_from_chi2` floors it, and
+    divided by 3.
+
+    Parameters
+    ----------
+    error3 : float
+        3-sigma error from the chi-square at face value (`error_from_chi2`,
+        or pafit's).
+    reduced_chi2 : float
+        ``chi2_min / (N - 1)`` at the best axis.
+    nsteps : int
+        Number of trial angles from 0 to 180 degrees.
+
+    Returns
+    -------
+    float
+        The 1-sigma error in degrees.
+    """
+    floor = max(0.5, 180.0 / (nsteps - 1) / 2.0)
+    return max(float(error3) * float(np.sqrt(reduced_chi2)), floor) / 3.0
 
 
 def fit_point_symmetry(x, y, velocity, dvel=10.0, nsteps=361):
