@@ -358,9 +358,17 @@ def _cmd_fit(args):
         if fit is None:
             print(f"  PA_{label:<8s} not measured: {reason}")
         else:
-            print(f"  PA_{label:<8s} {_format_pa(fit)}  ({fit.npoints} spaxels)")
+            sense = "" if fit.sense_determined else (
+                f"; axis only: sense of rotation undetermined, the sides differ by "
+                f"{fit.sense_significance:.1f} standard errors")
+            print(f"  PA_{label:<8s} {_format_pa(fit)}  ({fit.npoints} spaxels{sense})")
     if result.dpa is None:
-        print("  DPA         not measured")
+        undetermined = [label for label, fit in (("stellar", result.stellar_fit),
+                                                 ("gas", result.gas_fit))
+                        if fit is not None and not fit.sense_determined]
+        why = (f": sense of rotation undetermined ({' and '.join(undetermined)})"
+               if undetermined else "")
+        print(f"  DPA         not measured{why}")
     else:
         print(f"  DPA         {result.dpa.to_value('deg'):6.1f} ± "
               f"{result.dpa_err.to_value('deg'):.1f} deg ({result.dpa_class})")

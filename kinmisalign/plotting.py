@@ -78,17 +78,25 @@ def _marker_size(x, y, extent, axes_width_pt):
     return float(np.clip(side, 1.0, 30.0) ** 2)
 
 
-def _draw_axes(ax, pa, radius):
-    """Draw the major axis (solid, arrow to the receding end) and the minor axis (dashed)."""
+def _sense_determined(fit):
+    """False only for a fit that says its sense of rotation is undetermined."""
+    return fit is None or bool(getattr(fit, "sense_determined", True))
+
+
+def _draw_axes(ax, pa, radius, sense_determined=True):
+    """Draw the major axis (solid, arrow to the receding end when the sense of rotation is
+    measured) and the minor axis (dashed)."""
     theta = np.deg2rad(pa)
     # PA is East of North: the receding end is at (x, y) = radius * (sin PA, cos PA).
     xr, yr = radius * np.sin(theta), radius * np.cos(theta)
     (major,) = ax.plot([-xr, xr], [-yr, yr], color="k", lw=1.6, ls="-",
-                       label="major axis (arrow: receding)")
+                       label="major axis (arrow: receding)" if sense_determined
+                       else "major axis (sense of rotation undetermined)")
     major.set_gid("major-axis")
-    ax.annotate("", xy=(xr, yr), xytext=(0.72 * xr, 0.72 * yr),
-                arrowprops=dict(arrowstyle="-|>", color="k", lw=1.6, mutation_scale=16),
-                gid="receding-arrow")
+    if sense_determined:  # no arrow where the two sides do not differ: it would be a guess
+        ax.annotate("", xy=(xr, yr), xytext=(0.72 * xr, 0.72 * yr),
+                    arrowprops=dict(arrowstyle="-|>", color="k", lw=1.6, mutation_scale=16),
+                    gid="receding-arrow")
     (minor,) = ax.plot([-yr, yr], [xr, -xr], color="k", lw=1.2, ls="--", label="minor axis")
     minor.set_gid("minor-axis")
 
@@ -97,7 +105,10 @@ def _draw_field(ax, field, fit, label, vlim, axes_width_pt):
     """One sky panel; returns the colour mappable or None for an empty panel."""
     ax.set_label(label.lower())
     pa, pa_err = _fit_angles(fit)
-    ax.set_title(f"{label}: {_format_angle('PA', pa, pa_err)}" if fit is not None else label)
+    title = f"{label}: {_format_angle('PA', pa, pa_err)}" if fit is not None else label
+    if not _sense_determined(fit):
+        title += " (sense undetermined)"
+    ax.set_title(title)
     ax.set_xlabel("ΔRA / arcsec (East to the left)")
     ax.set_ylabel("ΔDec / arcsec")
 
@@ -141,7 +152,7 @@ def _draw_field(ax, field, fit, label, vlim, axes_width_pt):
                               s=_marker_size(x, y, extent, axes_width_pt), **norm)
 
     if np.isfinite(pa):
-        _draw_axes(ax, pa, extent)
+        _draw_axes(ax, pa, extent, _sense_determined(fit))
     ax.plot([0], [0], marker="+", color="k", ms=8, ls="none")
     # East to the left, North up, as on a sky image.
     ax.set_xlim(extent, -extent)
@@ -165,7 +176,9 @@ def plot_velocity_fields(stellar, gas=None, stellar_fit=None, gas_fit=None, *, t
     left and North up, coloured by velocity on a diverging scale centred on
     the systemic velocity. When a fit is given, the kinematic major axis is
     drawn solid with an arrow at the receding end, the minor axis dashed, and
-    the panel title gives ``PA = value ± 1σ``. With both fits the figure title
+    the panel title gives ``PA = value ± 1σ``. A fit whose sense of rotation
+    is undetermined (``sense_determined`` False) gets no arrow, a title that
+    says so, and no ΔPA. With both fits the figure title
     also gives the misalignment ΔPA.
 
     Parameters
@@ -230,9 +243,12 @@ def plot_velocity_fields(stellar, gas=None, stellar_fit=None, gas_fit=None, *, t
                             shrink=0.9)
 
     # One legend for both panels, below them, so it never hides the receding arrow.
-    handles, labels = axs[0].get_legend_handles_labels()
-    if not handles:
-        handles, labels = axs[1].get_legend_handles_labels()
+    # Both panels' entries, each once: an axis without a sense is drawn differently.
+    legend = {}
+    for ax in axs:
+        for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(text, handle)
+    handles, labels = list(legend.values()), list(legend)
     if handles:
         figure.legend(handles, labels, loc="outside lower center", ncols=len(handles),
                       fontsize="small", frameon=False)
@@ -245,7 +261,9 @@ def plot_velocity_fields(stellar, gas=None, stellar_fit=None, gas_fit=None, *, t
     if stellar_fit is not None and gas_fit is not None:
         from .pa import misalignment
 
-        dpa, dpa_err = misalignment(pa1 * u.deg, pa2 * u.deg, err1 * u.deg, err2 * u.deg)
+        dpa, dpa_err = misalignment(pa1 * u.deg, pa2 * u.deg, err1 * u.deg, err2 * u.deg,
+                                    sense_determined=_sense_determined(stellar_fit)
+                                    and _sense_determined(gas_fit))
         parts.append(_format_angle("ΔPA", dpa.to_value(u.deg), dpa_err.to_value(u.deg)))
     if parts:
         figure.suptitle("   ".join(parts))

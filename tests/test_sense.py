@@ -245,3 +245,32 @@ def test_real_dev_maps_usable_fields_have_a_sense(real_dev_maps_path):
         determined.setdefault(int(qual), []).append(fit.sense_determined)
     assert np.mean(determined[2]) >= 0.98
     assert np.mean(determined[1]) >= 0.95
+
+
+def test_fit_command_says_the_sense_is_undetermined(tmp_path, capsys):
+    from kinmisalign.cli import main
+
+    path = _mock_with_static_stars(tmp_path)
+    assert main(["fit", str(path)]) == 0
+    out = capsys.readouterr().out
+    (stellar,) = [line for line in out.splitlines() if "PA_stellar" in line]
+    assert "axis only: sense of rotation undetermined" in stellar
+    (gas,) = [line for line in out.splitlines() if "PA_gas" in line]
+    assert "undetermined" not in gas
+    assert "DPA         not measured: sense of rotation undetermined (stellar)" in out
+
+
+def test_figure_draws_no_receding_arrow_without_a_sense(tmp_path):
+    pytest.importorskip("matplotlib")
+    from kinmisalign.plotting import plot_velocity_fields
+
+    result = measure_maps(read_maps(_mock_with_static_stars(tmp_path)))
+    fig = plot_velocity_fields(result.stellar, result.gas, result.stellar_fit, result.gas_fit)
+    axes = {ax.get_label(): ax for ax in fig.axes}
+    arrows = {label: [t for t in axes[label].texts if t.get_gid() == "receding-arrow"]
+              for label in ("stellar", "gas")}
+    assert arrows["stellar"] == [] and len(arrows["gas"]) == 1
+    assert "sense undetermined" in axes["stellar"].get_title()
+    assert "sense undetermined" not in axes["gas"].get_title()
+    suptitle = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    assert "ΔPA not measured" in suptitle
