@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+import kinmisalign
 from kinmisalign.cli import main
 
 
@@ -369,7 +370,8 @@ def test_ctrl_c_says_how_to_resume(tmp_path, workers):
     log = tmp_path / "measured.log"
     checkpoint = tmp_path / "run.sqlite"
     script = Path(__file__).with_name("_slow_cli.py")
-    root = str(Path(__file__).resolve().parents[1])
+    # The kinmisalign being tested (installed, with its compiled engine), not the source tree.
+    root = str(Path(kinmisalign.__file__).resolve().parent.parent)
     env = dict(os.environ, PYTHONPATH=root, OMP_NUM_THREADS="1")
     command = [*argv, "-o", str(tmp_path / "out.ecsv"), "--checkpoint", str(checkpoint),
                "-w", str(workers), "--fresh-checkpoint"]
