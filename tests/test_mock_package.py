@@ -26,8 +26,9 @@ SINGLE_MODULE_ALL = [
     "inclination_from_axis_ratio", "axis_ratio_from_inclination", "make_maps_arrays",
     "maps_hdulist", "maps_filename", "write_maps", "random_galaxy", "make_mock_catalogue",
 ]
-# Made public when the package was split (demo needed the DAPTYPE of a mock run).
-ADDED = ["default_daptype"]
+# Made public when the package was split: the DAPTYPE of a mock run (demo needed it), and
+# the derivation of the mix constants (scripts/derive_mock_mix.py and a test use it).
+ADDED = ["default_daptype", "derive_survey_mix"]
 
 
 def _modules():

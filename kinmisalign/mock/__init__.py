@@ -22,8 +22,8 @@ mock files check it against an independent writer.
 
 The realistic mix drawn by `random_galaxy` comes from the public expert
 classifications of Duckworth et al. (2020, MNRAS 492, 1869; 4,587 MPL-7
-observations with valid labels); ``scripts/derive_mock_mix.py`` recomputes
-the numbers below from that table. ``random_galaxy(style='real')`` draws the
+observations with valid labels); `derive_survey_mix` recomputes the numbers
+from that table. ``random_galaxy(style='real')`` draws the
 same mix with stellar fields, Voronoi bins and footprints made to look like
 real expert-labelled VOR10 stellar maps (slow and weak rotators near the
 noise, faint galaxies with big bins, footprints that end at the S/N limit
@@ -62,6 +62,7 @@ from ._survey_mix import (
     STELLAR_UNUSABLE_BY_AXIS_RATIO,
     STELLAR_UNUSABLE_BY_BUNDLE,
     STYLES,
+    derive_survey_mix,
     random_galaxy,
 )
 from ._truth import BIN_MODELS, FIELD_KINDS, FieldModel, MockGalaxy
@@ -97,5 +98,6 @@ __all__ = [
     "default_daptype",
     "write_maps",
     "random_galaxy",
+    "derive_survey_mix",
     "make_mock_catalogue",
 ]

@@ -1,6 +1,9 @@
 """The realistic mix of MaNGA observations (Duckworth et al. 2020 expert labels) and its draws."""
 
+import os
+
 import numpy as np
+from astropy.table import Table
 
 from ._instrument import BUNDLE_SIZES, HEX_FLAT_DIAMETER, IFU_DESIGNS, MAP_SIZES
 from ._kinematics import inclination_from_axis_ratio
@@ -18,12 +21,13 @@ __all__ = [
     "MESSY_FRACTION",
     "DPA_HISTOGRAM",
     "random_galaxy",
+    "derive_survey_mix",
 ]
 
 STYLES = ("survey", "real")
 """Styles of `random_galaxy`: ``'survey'`` (the original mix) and ``'real'``."""
 
-# -- the realistic mix (Duckworth et al. 2020 expert labels, MPL-7; see scripts/) ------------
+# -- the realistic mix (Duckworth et al. 2020 expert labels, MPL-7; see derive_survey_mix) ----
 BUNDLE_FRACTIONS = {19: 0.114, 37: 0.236, 61: 0.236, 91: 0.117, 127: 0.297}
 """Fraction of observations per bundle size."""
 
@@ -401,3 +405,128 @@ def random_galaxy(rng=None, *, bundle_size=None, binning="HYB10", plateifu=None,
         hex_rotation=float(rng.uniform(-4.0, 4.0)), seed=int(rng.integers(2**31 - 1)),
         stellar=stellar, gas=gas,
     )
+
+
+# Columns of the public expert-classification table that the mix is derived from.
+_CLASSIFICATION_COLUMNS = ("stel_qual", "halpha_qual", "halpha_notes", "ifudesignsize",
+                           "nsa_elpetro_ba", "pa_offset", "stellar_pa")
+# halpha_notes codes of unusable gas, in the order of GAS_UNUSABLE_REASONS (0: no note).
+_GAS_NOTE_CODES = {"depletion": 1, "no_rotation": 2, "biased": 3, "other": 0}
+
+
+def _fraction(selected):
+    """Fraction of True in ``selected`` (NaN when it is empty)."""
+    return np.count_nonzero(selected) / selected.size if selected.size else np.nan
+
+
+def _histogram_fractions(values, edges):
+    """Fraction of ``values`` in each bin (NaN for no values)."""
+    counts, _ = np.histogram(values, bins=edges)
+    total = counts.sum()
+    return [c / total if total else np.nan for c in counts]
+
+
+def _rounded(values, decimals, distribution=False):
+    """Values rounded as the module writes them; a distribution's last entry takes up the
+    rounding, so that the fractions sum to 1."""
+    out = [round(float(v), decimals) for v in values]
+    if distribution:
+        out[-1] = round(1.0 - sum(out[:-1]), decimals)
+    return out
+
+
+def derive_survey_mix(classifications):
+    """The constants of the realistic mix, recomputed from the expert classifications.
+
+    The numbers that `random_galaxy` draws from (`BUNDLE_FRACTIONS`,
+    `AXIS_RATIO_HISTOGRAM`, the unusable and messy fractions, the reasons gas
+    is unusable and `DPA_HISTOGRAM`) are counted in the public table of
+    Duckworth et al. (2020) (MPL-7, v0.1, 4,589 observations; rows whose
+    quality is not 0, 1 or 2 are left out) and rounded as the module writes
+    them: fractions to 3 decimals, the reasons to 2 and the misalignment
+    histogram to 4; the entries of a distribution (bundle sizes, axis-ratio
+    histogram, reasons, misalignment histogram) are rounded so that they sum
+    to 1, the last entry taking up the rounding. The histograms use the
+    module's bin edges.
+
+    Parameters
+    ----------
+    classifications : str, path-like or `~astropy.table.Table`
+        The table (``mpl7-pa-classifications-v0_1-drpall.csv``), or a table
+        with its columns ``stel_qual``, ``halpha_qual``, ``halpha_notes``,
+        ``ifudesignsize``, ``nsa_elpetro_ba``, ``pa_offset`` and
+        ``stellar_pa``.
+
+    Returns
+    -------
+    dict
+        By name of the module constant, in the same form: ``BUNDLE_FRACTIONS``,
+        ``AXIS_RATIO_HISTOGRAM``, ``STELLAR_UNUSABLE_BY_AXIS_RATIO``,
+        ``GAS_UNUSABLE_BY_AXIS_RATIO``, ``STELLAR_UNUSABLE_BY_BUNDLE``,
+        ``GAS_UNUSABLE_BY_BUNDLE``, ``GAS_UNUSABLE_REASONS``,
+        ``MESSY_FRACTION``, ``DPA_HISTOGRAM``, and the overall fractions
+        ``STELLAR_UNUSABLE_ALL``, ``GAS_UNUSABLE_ALL``,
+        ``GAS_UNUSABLE_GIVEN_STELLAR_USABLE`` and
+        ``GAS_USABLE_GIVEN_STELLAR_UNUSABLE`` that `random_galaxy` uses to
+        combine them.
+
+    Raises
+    ------
+    ValueError
+        When a column is missing, or no row has a valid quality.
+    """
+    if isinstance(classifications, (str, os.PathLike)):
+        classifications = Table.read(classifications, format="ascii.csv")
+    missing = [c for c in _CLASSIFICATION_COLUMNS if c not in classifications.colnames]
+    if missing:
+        raise ValueError(f"the classification table has no column(s) {', '.join(missing)}")
+    stel = np.asarray(classifications["stel_qual"])
+    gas = np.asarray(classifications["halpha_qual"])
+    valid = np.isin(stel, (0, 1, 2)) & np.isin(gas, (0, 1, 2))
+    if not valid.any():
+        raise ValueError("no row of the classification table has qualities 0, 1 or 2")
+    table, stel, gas = classifications[valid], stel[valid], gas[valid]
+    size = np.asarray(table["ifudesignsize"])
+    ba = np.asarray(table["nsa_elpetro_ba"], dtype=float)
+    notes = np.asarray(table["halpha_notes"])
+    dpa = np.asarray(table["pa_offset"], dtype=float)
+    usable_s, usable_g = stel >= 1, gas >= 1
+
+    known_ba = np.isfinite(ba) & (ba > 0)
+    ba_bin = np.searchsorted(_BA_EDGES, ba, side="right") - 1
+    # Rows without PAs (stellar_pa 0) have no misalignment.
+    both = usable_s & usable_g & np.isfinite(dpa) & (np.asarray(table["stellar_pa"]) != 0)
+    reasons = notes[usable_s & ~usable_g]
+
+    def by_ba(unusable):
+        return tuple(_rounded([_fraction(unusable[known_ba & (ba_bin == k)])
+                               for k in range(len(_BA_EDGES) - 1)], 3))
+
+    def by_bundle(unusable):
+        return dict(zip(BUNDLE_SIZES, _rounded([_fraction(unusable[size == b])
+                                                for b in BUNDLE_SIZES], 3), strict=True))
+
+    (stellar_all, gas_all, gas_given_s, gas_given_not_s, messy_s, messy_g) = _rounded([
+        _fraction(~usable_s), _fraction(~usable_g), _fraction(~usable_g[usable_s]),
+        _fraction(usable_g[~usable_s]), _fraction(stel[usable_s] == 1),
+        _fraction(gas[usable_g] == 1)], 3)
+    return {
+        "BUNDLE_FRACTIONS": dict(zip(BUNDLE_SIZES, _rounded(
+            [_fraction(size == b) for b in BUNDLE_SIZES], 3, distribution=True), strict=True)),
+        "AXIS_RATIO_HISTOGRAM": (AXIS_RATIO_HISTOGRAM[0], tuple(_rounded(
+            _histogram_fractions(ba[known_ba], AXIS_RATIO_HISTOGRAM[0]), 3, distribution=True))),
+        "STELLAR_UNUSABLE_BY_AXIS_RATIO": by_ba(~usable_s),
+        "GAS_UNUSABLE_BY_AXIS_RATIO": by_ba(~usable_g),
+        "STELLAR_UNUSABLE_BY_BUNDLE": by_bundle(~usable_s),
+        "GAS_UNUSABLE_BY_BUNDLE": by_bundle(~usable_g),
+        "STELLAR_UNUSABLE_ALL": stellar_all,
+        "GAS_UNUSABLE_ALL": gas_all,
+        "GAS_UNUSABLE_GIVEN_STELLAR_USABLE": gas_given_s,
+        "GAS_USABLE_GIVEN_STELLAR_UNUSABLE": gas_given_not_s,
+        "GAS_UNUSABLE_REASONS": dict(zip(_GAS_NOTE_CODES, _rounded(
+            [_fraction(reasons == code) for code in _GAS_NOTE_CODES.values()], 2,
+            distribution=True), strict=True)),
+        "MESSY_FRACTION": {"stellar": messy_s, "gas": messy_g},
+        "DPA_HISTOGRAM": (DPA_HISTOGRAM[0], tuple(_rounded(
+            _histogram_fractions(dpa[both], DPA_HISTOGRAM[0]), 4, distribution=True))),
+    }
