@@ -5,6 +5,22 @@ import pytest
 from astropy.table import Table
 
 from kinmisalign import mock
+from kinmisalign.mock import _survey_mix
+
+# The overall fractions random_galaxy combines the per-bin ones with (module-private).
+OVERALL = ("STELLAR_UNUSABLE_ALL", "GAS_UNUSABLE_ALL", "GAS_UNUSABLE_GIVEN_STELLAR_USABLE",
+           "GAS_USABLE_GIVEN_STELLAR_UNUSABLE")
+
+
+def test_constants_equal_the_expert_table(classifications_path):
+    derived = mock.derive_survey_mix(classifications_path)
+    module = {name: getattr(mock, name) for name in derived if name not in OVERALL}
+    module.update({name: getattr(_survey_mix, f"_{name}") for name in OVERALL})
+    assert derived.keys() == module.keys()
+    # Exact equality: derive_survey_mix rounds as the constants are written.
+    differ = {name: (derived[name], module[name]) for name in derived
+              if derived[name] != module[name]}
+    assert differ == {}
 
 
 def test_distributions_sum_to_one():

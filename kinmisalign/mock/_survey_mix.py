@@ -48,13 +48,13 @@ GAS_UNUSABLE_BY_BUNDLE = {19: 0.422, 37: 0.405, 61: 0.376, 91: 0.307, 127: 0.265
 """Fraction of H-alpha fields judged unusable, per bundle size (all: 0.347)."""
 _STELLAR_UNUSABLE_ALL = 0.202
 _GAS_UNUSABLE_ALL = 0.347
-_GAS_UNUSABLE_GIVEN_STELLAR_USABLE = 0.190  # 0.152 / 0.798 of all observations
-_GAS_USABLE_GIVEN_STELLAR_UNUSABLE = 0.035  # 0.007 / 0.203
+_GAS_UNUSABLE_GIVEN_STELLAR_USABLE = 0.190  # 695 of the 3,660 with usable stars
+_GAS_USABLE_GIVEN_STELLAR_UNUSABLE = 0.032  # 30 of the 927 with unusable stars
 
 GAS_UNUSABLE_REASONS = {"depletion": 0.55, "no_rotation": 0.20, "biased": 0.19, "other": 0.06}
 """Experts' notes on unusable gas when the stars were usable (n = 695)."""
 
-MESSY_FRACTION = {"stellar": 0.325, "gas": 0.271}
+MESSY_FRACTION = {"stellar": 0.324, "gas": 0.271}
 """Fraction of usable fields judged messy (quality 1) rather than clean (2)."""
 
 DPA_HISTOGRAM = (
