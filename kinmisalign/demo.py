@@ -138,7 +138,7 @@ def run_demo(output="kinmisalign-demo", n=36, seed=2020, overwrite=False, n_figu
     from .batch import measure_files
     from .maps import read_maps
     from .measure import measure_maps
-    from .mock import _daptype, maps_filename, write_maps
+    from .mock import default_daptype, maps_filename, write_maps
     from .plotting import plot_misalignment_histogram, plot_velocity_fields
 
     output = Path(output)
@@ -149,7 +149,7 @@ def run_demo(output="kinmisalign-demo", n=36, seed=2020, overwrite=False, n_figu
     histogram = output / "dpa-histogram.png"
     if not overwrite:
         # Every file checked before any is written: no half-replaced demo directory.
-        planned = [maps_dir / maps_filename(g.plateifu, _daptype(g.binning, "DR17"))
+        planned = [maps_dir / maps_filename(g.plateifu, default_daptype(g.binning, "DR17"))
                    for _, g in galaxies]
         refuse_existing([table_path, histogram, *figures, *planned],
                         hint="pass overwrite=True (--overwrite) to replace")

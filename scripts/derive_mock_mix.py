@@ -1,8 +1,10 @@
 """Derive the realistic-mix constants of :mod:`kinmisalign.mock` from the
 public expert-classification table (Duckworth et al. 2020, MPL-7, v0.1).
 
-Run once by hand; the printed numbers are embedded (rounded) in
-``kinmisalign/mock.py``. The table itself is never committed::
+Prints the constants as :func:`kinmisalign.mock.derive_survey_mix` recomputes
+them (rounded as ``kinmisalign/mock/_survey_mix.py`` writes them;
+``tests/test_survey_mix.py`` checks that they agree), then the counts they come
+from and others. The table itself is never committed::
 
     python scripts/derive_mock_mix.py ../shared/data/mpl7-pa-classifications-v0_1-drpall.csv
 """
@@ -11,6 +13,8 @@ import sys
 
 import numpy as np
 from astropy.table import Table
+
+from kinmisalign.mock import derive_survey_mix
 
 __all__ = ["main"]
 
@@ -27,6 +31,10 @@ def _fractions(values, codes):
 
 def main(path):
     t = Table.read(path, format="ascii.csv")
+    print("constants of kinmisalign.mock:")
+    for name, value in derive_survey_mix(t).items():
+        print(f"  {name} = {value}")
+    print()
     stel = np.asarray(t["stel_qual"])
     gas = np.asarray(t["halpha_qual"])
     ok = stel <= 2  # two rows hold the invalid value 3

@@ -241,6 +241,7 @@ class TestMockFiles:
     @pytest.mark.parametrize("layout, key", [("DR17", "C24"), ("DR15", "C19")])
     def test_layouts(self, tmp_path, layout, key):
         from kinmisalign import mock
+        from kinmisalign._datamodel import LAYOUTS
 
         galaxy = mock.MockGalaxy(plateifu="8000-3702", mangaid="1-42")
         arrays = mock.make_maps_arrays(galaxy, seed=3)
@@ -249,7 +250,7 @@ class TestMockFiles:
             assert hdul["EMLINE_GVEL"].header[key].strip() == "Ha-6564"
         maps = read_maps(path)
         assert maps.plateifu == "8000-3702" and maps.meta["MANGAID"] == "1-42"
-        assert maps.meta["DAPTYPE"] == mock.LAYOUTS[layout]["daptype"]
+        assert maps.meta["DAPTYPE"] == LAYOUTS[layout]["daptype"]
         np.testing.assert_array_equal(maps.stellar.velocity.value,
                                       arrays.stellar_vel.astype(np.float32))
         np.testing.assert_array_equal(maps.gas.velocity.value, arrays.gas_vel.astype(np.float32))

@@ -54,7 +54,8 @@ def test_write_maps_file_appearing_meanwhile(tmp_path, monkeypatch):
         target.write_bytes(SENTINEL)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(mock, "maps_hdulist", racing)
+    # write_maps looks maps_hdulist up in its own module, the writer of the mock package.
+    monkeypatch.setattr(mock._fits, "maps_hdulist", racing)
     with pytest.raises(FileExistsError):
         mock.write_maps(galaxy, tmp_path)
     assert target.read_bytes() == SENTINEL
