@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from ._datamodel import GAS_VEL_EXT, HALPHA_CHANNEL, STELLAR_VEL_EXT
+from ._datamodel import GAS_VEL_EXT, HALPHA_CHANNEL, STELLAR_VEL_EXT, primary_meta
 from .exceptions import MapsFormatError, SourceError
 from .fields import MapsData, VelocityField
 from .sources import MapsSource, validate_daptype, validate_plateifu
@@ -305,8 +305,6 @@ def _binid(maps, names, which, shape):
 
 def _maps_data(maps, line, maskbits):
     """`MapsData` from a Marvin Maps object, as read_maps reads the file."""
-    from .maps import _maps_meta
-
     names = _names(maps)
     xmap = _get(maps, names, "spx_skycoo", "on_sky_x")
     ymap = _get(maps, names, "spx_skycoo", "on_sky_y")
@@ -320,7 +318,7 @@ def _maps_data(maps, line, maskbits):
     gas = _field(maps, names, "emline_gvel", _line_channel(line), x, y,
                  _binid(maps, names, "gas", shape), "gas", maskbits, GAS_VEL_EXT, line)
     header = maps.header
-    meta = _maps_meta(header, line)
+    meta = primary_meta(header, line)
     path = os.fspath(maps.filename) if maps.data_origin == "file" and maps.filename else None
     return MapsData(stellar, gas, meta=meta, header=header.copy(), path=path)
 

@@ -330,7 +330,7 @@ def test_other_settings_are_refused(survey, small_checkpoint, tmp_path, monkeypa
     kwargs = {"source": directory, "fit_options": FAST, "checkpoint": checkpoint}
     change = dict(change)
     if "version" in change:
-        monkeypatch.setattr(kinmisalign, "__version__", change.pop("version"))
+        monkeypatch.setattr(kinmisalign._provenance, "VERSION", change.pop("version"))
     if change.get("source") == "other":
         other = tmp_path / "other"
         other.mkdir()
