@@ -11,6 +11,7 @@ from multiprocessing import get_context
 import numpy as np
 from astropy import units as u
 
+from ._optional import require
 from ._records import (
     FLAGS,
     Key,
@@ -300,19 +301,15 @@ def _run(paths, options, parallel):
         if parallel != "dask":
             raise ValueError(f"parallel must be False, an int, 'dask' or a dask Client, "
                              f"not {parallel!r}")
-        try:
-            from dask.distributed import Client, LocalCluster, get_client
-        except ImportError:
-            raise ImportError('parallel="dask" needs dask.distributed: '
-                              'pip install "kinmisalign[dask]"') from None
+        distributed = require("dask.distributed", extra="dask", feature='parallel="dask"')
         if not paths:
             return
         try:
-            client = get_client()
+            client = distributed.get_client()
         except ValueError:  # no client yet: a temporary local cluster, one thread per worker
-            with LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
-                              processes=True, dashboard_address=None) as cluster, \
-                    Client(cluster) as client:
+            with distributed.LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
+                                          processes=True, dashboard_address=None) as cluster, \
+                    distributed.Client(cluster) as client:
                 yield from _dask(paths, options, client)
             return
         yield from _dask(paths, options, client)
@@ -340,12 +337,12 @@ def _progress(total, done, enabled):
     if not enabled:
         return _NoBar()
     try:
-        from tqdm.auto import tqdm
+        tqdm = require("tqdm.auto", extra="progress", feature="progress_bar=True",
+                       package="tqdm").tqdm
     except ImportError:
         if enabled == "auto":
             return _NoBar()
-        raise ImportError('progress_bar=True needs tqdm: pip install "kinmisalign[progress]"'
-                          ) from None
+        raise
     # Not a terminal (a batch job's log): a line now and then, not ten a second.
     stream = sys.stderr
     interactive = callable(getattr(stream, "isatty", None)) and stream.isatty()

@@ -20,14 +20,14 @@ import os
 import numpy as np
 
 from ._datamodel import GAS_VEL_EXT, HALPHA_CHANNEL, STELLAR_VEL_EXT, primary_meta
+from ._optional import install_command, require
 from .exceptions import MapsFormatError, SourceError
 from .fields import MapsData, VelocityField
 from .sources import MapsSource, validate_daptype, validate_plateifu
 
 __all__ = ["MarvinSource"]
 
-_INSTALL = ('pip install "kinmisalign[marvin]", in an environment of its own (Marvin pins '
-            'numpy<2; see the installation page)')
+_WHERE = "in an environment of its own (Marvin pins numpy<2; see the installation page)"
 _MODES = ("auto", "local", "remote")
 # Marvin's message when its local mode finds neither a file nor a database row.
 _NOT_FOUND = "failed to retrieve data"
@@ -41,13 +41,10 @@ def _import_marvin():
     if major >= 2:
         # Marvin's mask handling is not numpy-2 safe (the DONOTUSE bit gets lost).
         raise ImportError(f"Marvin cannot be used with numpy {np.__version__}: it needs numpy<2 "
-                          f"and loses the DONOTUSE mask bit under numpy 2; {_INSTALL}")
-    try:
-        import marvin
-    except ImportError as exc:
-        raise ImportError(f"the Marvin source needs sdss-marvin (import failed: {exc}); "
-                          f"{_INSTALL}") from exc
-    return marvin
+                          f"and loses the DONOTUSE mask bit under numpy 2; "
+                          f"{install_command('marvin')}, {_WHERE}")
+    return require("marvin", extra="marvin", feature="the Marvin source", package="sdss-marvin",
+                   note=_WHERE)
 
 
 def _line_channel(line):
