@@ -16,7 +16,6 @@ same file is refused instead of interleaving with the first.
 import json
 import os
 import sqlite3
-import sys
 import time
 
 import numpy as np
@@ -29,9 +28,6 @@ __all__ = ["Checkpoint", "item_id", "run_settings"]
 
 _APPLICATION_ID = 1263356243  # b"KMIS" as a big-endian int: marks a kinmisalign checkpoint
 _SCHEMA_VERSION = 1
-# Test-only: seconds to sleep inside each open write transaction, so that tests can kill a
-# run in the middle of a write.
-_PAUSE_ENV = "KINMISALIGN_TEST_PAUSE_IN_COMMIT"
 
 
 def item_id(item):
@@ -127,7 +123,6 @@ class Checkpoint:
 
     def __init__(self, path, settings, *, fresh=False):
         self.path = os.fspath(path)
-        self._pause = float(os.environ.get(_PAUSE_ENV) or 0)
         if os.path.isdir(self.path):
             raise CheckpointError(f"the checkpoint {self.path} is a directory, not a file")
         try:
@@ -245,10 +240,6 @@ class Checkpoint:
             try:
                 conn.execute("INSERT OR REPLACE INTO results (item, record, finished) "
                              "VALUES (?, ?, ?)", (item, text, time.time()))
-                if self._pause:
-                    print(f"kinmisalign: in a checkpoint transaction ({item})",
-                          file=sys.stderr, flush=True)
-                    time.sleep(self._pause)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:

@@ -226,3 +226,12 @@ def test_every_module_says_what_it_is_for(module):
              for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
              if isinstance(target, ast.Name)]
     assert "__all__" in names, f"{module} has no __all__"
+
+
+def test_no_test_hooks_in_the_library():
+    """Tests stop runs through their own runners; the library reads no test-only settings."""
+    hooks = [(module, node.lineno) for module, imports in IMPORTS.items()
+             for node in ast.walk(imports.tree)
+             if isinstance(node, ast.Constant) and isinstance(node.value, str)
+             and "KINMISALIGN_TEST" in node.value]
+    assert not hooks, f"test-only hooks in the library: {hooks}"
