@@ -15,10 +15,9 @@ import numpy as np
 from astropy import units as u
 from astropy.table import MaskedColumn, Table
 
-__all__ = ["FLAGS", "describe_flags", "flag_bit", "Key", "RECORD_FIELDS", "new_record",
-           "is_record", "add_problem", "failed", "FLOAT_COLUMNS", "INT_COLUMNS",
-           "records_table", "one_ascii_line", "RunOptions", "make_options", "key_column",
-           "canonical_keys"]
+__all__ = ["FLAGS", "flag_bit", "Key", "new_record", "is_record", "add_problem", "failed",
+           "FLOAT_COLUMNS", "INT_COLUMNS", "records_table", "one_ascii_line", "RunOptions",
+           "make_options", "key_column", "canonical_keys"]
 
 # KINMIS_FLAG bits: why a value is missing or doubtful. Bits are never reused.
 FLAGS = {
@@ -59,20 +58,6 @@ FLAGS = {
 }
 
 
-def describe_flags(flag):
-    """Names of the bits set in a ``KINMIS_FLAG`` value.
-
-    Parameters
-    ----------
-    flag : int
-
-    Returns
-    -------
-    list of str
-    """
-    return [name for name, (bit, _) in FLAGS.items() if int(flag) & (1 << bit)]
-
-
 def flag_bit(name):
     """The ``KINMIS_FLAG`` value of the flag ``name`` (a key of `FLAGS`)."""
     return 1 << FLAGS[name][0]
@@ -84,12 +69,8 @@ class Key(str):
     __slots__ = ()
 
 
-# The fields every record has, whatever happened to its observation.
-RECORD_FIELDS = ("FILENAME", "PLATEIFU", "KINMIS_FLAG", "KINMIS_PROBLEMS")
-
-
 def new_record(filename="", plateifu=""):
-    """A record with nothing measured and nothing wrong yet."""
+    """A record with nothing measured and nothing wrong yet: the fields every record has."""
     return {"FILENAME": filename, "PLATEIFU": plateifu, "KINMIS_FLAG": 0, "KINMIS_PROBLEMS": ""}
 
 

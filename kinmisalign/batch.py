@@ -15,7 +15,6 @@ from ._optional import require
 from ._records import (
     FLAGS,
     Key,
-    describe_flags,
     failed,
     flag_bit,
     make_options,
@@ -24,11 +23,25 @@ from ._records import (
 )
 from .exceptions import KinmisalignError, MapsFormatError, NotEnoughPointsError
 
-# FLAGS and describe_flags belong to the records (kinmisalign._records), which the
-# checkpoint and the provenance share; they are documented here, with the runs that set them.
+# FLAGS belongs to the records (kinmisalign._records), which the checkpoint and the
+# provenance share; it is documented here, with the runs that set its bits.
 __all__ = ["FLAGS", "describe_flags", "measure_files"]
 
 _log = logging.getLogger(__name__)
+
+
+def describe_flags(flag):
+    """Names of the bits set in a ``KINMIS_FLAG`` value.
+
+    Parameters
+    ----------
+    flag : int
+
+    Returns
+    -------
+    list of str
+    """
+    return [name for name, (bit, _) in FLAGS.items() if int(flag) & (1 << bit)]
 
 
 def _unexpected(exc):
