@@ -1,10 +1,7 @@
 """kinmisalign: stellar and gas kinematic position angles and their misalignment in MaNGA."""
 
-try:
-    from ._version import version as __version__
-except ImportError:  # running from a source tree without an install
-    __version__ = "0.0.0"
-
+# The version lives with the provenance, which records it without importing this root.
+from ._provenance import VERSION as __version__
 from .catalogue import add_kinematic_columns
 from .classifier import UsabilityModel, classify, load_model, prepare_input
 from .cleaning import clean_velocity_field

@@ -13,30 +13,25 @@ no shared-memory index is needed (works on network file systems) and a second ru
 same file is refused instead of interleaving with the first.
 """
 
-import inspect
 import json
 import os
 import sqlite3
-import sys
 import time
 
 import numpy as np
 
+from . import _provenance
+from ._records import Key, is_record
 from .exceptions import CheckpointError
 
 __all__ = ["Checkpoint", "item_id", "run_settings"]
 
 _APPLICATION_ID = 1263356243  # b"KMIS" as a big-endian int: marks a kinmisalign checkpoint
 _SCHEMA_VERSION = 1
-# Test-only: seconds to sleep inside each open write transaction, so that tests can kill a
-# run in the middle of a write.
-_PAUSE_ENV = "KINMISALIGN_TEST_PAUSE_IN_COMMIT"
 
 
 def item_id(item):
-    """The checkpoint's name of an item: a plate-IFU `~kinmisalign.batch.Key` or a path."""
-    from .batch import Key
-
+    """The checkpoint's name of an item: a plate-IFU `~kinmisalign._records.Key` or a path."""
     if isinstance(item, Key):
         return f"plateifu:{item}"
     # Absolute, so that resuming from another directory never reuses another file's result.
@@ -54,10 +49,8 @@ def _jsonable(value):
 def _model_identity(model):
     if model is None:
         return None
-    from ._provenance import model_sha256
-
     # What the network computes, calibration included: a recalibrated model is another model.
-    return {"name": model.name, "sha256": model_sha256(model)}
+    return {"name": model.name, "sha256": _provenance.model_sha256(model)}
 
 
 def run_settings(options):
@@ -65,17 +58,15 @@ def run_settings(options):
 
     Parameters
     ----------
-    options : kinmisalign.batch._Options
+    options : kinmisalign._records.RunOptions
 
     Returns
     -------
     dict
     """
-    from . import __version__
-    from .pa import fit_pa
-
     fit_options = dict(options.fit_options)
-    method = fit_options.pop("method", inspect.signature(fit_pa).parameters["method"].default)
+    method = _provenance.pa_method(fit_options)
+    fit_options.pop("method", None)
     min_points = fit_options.pop("min_points", None)
     if options.source is None:
         source = "MAPS files given by path"
@@ -84,7 +75,7 @@ def run_settings(options):
         source = (f"{type(options.source).__name__}: "
                   f"{describe() if callable(describe) else repr(options.source)}")
     settings = {
-        "kinmisalign version": __version__,
+        "kinmisalign version": _provenance.VERSION,
         "source": source,
         "DAPTYPE": options.daptype,
         "emission line": options.line,
@@ -132,7 +123,6 @@ class Checkpoint:
 
     def __init__(self, path, settings, *, fresh=False):
         self.path = os.fspath(path)
-        self._pause = float(os.environ.get(_PAUSE_ENV) or 0)
         if os.path.isdir(self.path):
             raise CheckpointError(f"the checkpoint {self.path} is a directory, not a file")
         try:
@@ -229,8 +219,7 @@ class Checkpoint:
         except (sqlite3.DatabaseError, ValueError) as exc:
             raise _damaged(self.path, exc) from None
         for item, record in records.items():
-            if not (isinstance(record, dict) and isinstance(record.get("KINMIS_FLAG"), int)
-                    and isinstance(record.get("KINMIS_PROBLEMS"), str)):
+            if not is_record(record):
                 raise _damaged(self.path, f"the record of {item} is not a kinmisalign record")
         return records
 
@@ -251,10 +240,6 @@ class Checkpoint:
             try:
                 conn.execute("INSERT OR REPLACE INTO results (item, record, finished) "
                              "VALUES (?, ?, ?)", (item, text, time.time()))
-                if self._pause:
-                    print(f"kinmisalign: in a checkpoint transaction ({item})",
-                          file=sys.stderr, flush=True)
-                    time.sleep(self._pause)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:

@@ -19,6 +19,9 @@ __all__ = [
     "BINID_CHANNELS",
     "MAPS_EXTENSIONS",
     "maskbits_value",
+    "META_KEYS",
+    "primary_meta",
+    "SPEED_OF_LIGHT_KMS",
 ]
 
 # MANGA_DAPPIXMASK bit numbers.
@@ -46,6 +49,9 @@ GAS_VEL_EXT = "EMLINE_GVEL"
 SKYCOO_EXT = "SPX_SKYCOO"
 BINID_EXT = "BINID"
 SPAXEL_SIZE_ARCSEC = 0.5
+# km/s, exact (astropy.constants would slow the import). A velocity map value at or above
+# it is a corrupted value, never a measurement.
+SPEED_OF_LIGHT_KMS = 299792.458
 
 # Emission-line channel names of the Gaussian-fit extensions (EMLINE_G*).
 EMLINE_CHANNELS = {
@@ -153,3 +159,33 @@ def maskbits_value(maskbits):
     if value < 0:
         raise ValueError(f"maskbits must be a non-negative bitmask, not {value}")
     return value
+
+
+# Primary-header keys copied into MapsData.meta when present.
+META_KEYS = (
+    "PLATEIFU", "MANGAID", "PLATEID", "IFUDSGN", "DAPTYPE", "DAPFRMT", "VERSDRP3", "VERSDAP",
+    "OBJRA", "OBJDEC", "ECOOPA", "ECOOELL", "REFF", "DAPQUAL", "DRP3QUAL",
+)
+
+
+def primary_meta(header, line):
+    """``MapsData.meta`` from a MAPS primary header: the `META_KEYS` present, and the line.
+
+    Parameters
+    ----------
+    header : `~astropy.io.fits.Header` or dict
+        The primary header (read from the file, or as Marvin gives it).
+    line : str
+        The emission line of the gas field, kept as ``LINE``.
+
+    Returns
+    -------
+    dict
+    """
+    meta = {}
+    for key in META_KEYS:
+        if key in header:
+            value = header[key]
+            meta[key] = value.strip() if isinstance(value, str) else value
+    meta["LINE"] = line
+    return meta

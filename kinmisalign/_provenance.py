@@ -6,6 +6,9 @@ its YAML header, and both read back to the same ``meta``. The ``KINMIS_FLAG`` bi
 written one keyword pair per bit, ``KFNAMEnn`` (name) and ``KFDESCnn`` (meaning; long
 values continue on ``CONTINUE`` cards), read from `kinmisalign.batch.FLAGS` when the
 table is made, so a FITS user can decode the flags from the header alone.
+
+The package version and the PA engine a run uses are found here, for the provenance and the
+checkpoint's settings alike.
 """
 
 import hashlib
@@ -17,8 +20,16 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-__all__ = ["KEYWORDS", "annotate", "fits_comments", "flag_keywords", "model_sha256",
-           "redact_urls", "run_meta", "set_display_formats"]
+from ._records import FLAGS
+
+__all__ = ["KEYWORDS", "VERSION", "annotate", "default_pa_method", "fits_comments",
+           "flag_keywords", "model_sha256", "pa_method", "redact_urls", "run_meta",
+           "set_display_formats"]
+
+try:  # written by setuptools_scm when the package is installed
+    from ._version import version as VERSION
+except ImportError:  # running from a source tree without an install
+    VERSION = "0.0.0"
 
 # Keyword -> FITS card comment (what the value is).
 KEYWORDS = {
@@ -105,10 +116,36 @@ def model_sha256(model):
     return digest.hexdigest()
 
 
-def _pa_engine(fit_options):
+def default_pa_method():
+    """The PA engine `~kinmisalign.fit_pa` uses when none is named.
+
+    Returns
+    -------
+    str
+        The default of its ``method`` argument.
+    """
     from .pa import fit_pa
 
-    method = fit_options.get("method", inspect.signature(fit_pa).parameters["method"].default)
+    return inspect.signature(fit_pa).parameters["method"].default
+
+
+def pa_method(fit_options):
+    """The PA engine of a run with these `~kinmisalign.fit_pa` options.
+
+    Parameters
+    ----------
+    fit_options : dict
+
+    Returns
+    -------
+    str
+        ``fit_options["method"]``, or `default_pa_method` when it is not given.
+    """
+    return fit_options.get("method", default_pa_method())
+
+
+def _pa_engine(fit_options):
+    method = pa_method(fit_options)
     if method == "pafit":
         from importlib.metadata import PackageNotFoundError, version
 
@@ -135,8 +172,6 @@ def flag_keywords():
     dict
         By bit: ``KFNAMEnn`` → the flag's name, ``KFDESCnn`` → its meaning.
     """
-    from .batch import FLAGS
-
     keywords = {}
     for name, (bit, meaning) in sorted(FLAGS.items(), key=lambda item: item[1][0]):
         keywords[_FLAG_NAME.format(bit)] = name
@@ -149,7 +184,7 @@ def run_meta(options):
 
     Parameters
     ----------
-    options : kinmisalign.batch._Options
+    options : kinmisalign._records.RunOptions
 
     Returns
     -------
@@ -158,10 +193,8 @@ def run_meta(options):
         and `flag_keywords`. Without a model the model keys are left out;
         without a DAPTYPE (files given by path) ``KM_DAPTY`` is.
     """
-    from . import __version__
-
     meta = {
-        "KM_VERS": __version__,
+        "KM_VERS": VERSION,
         "KM_DATE": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
         "KM_PAENG": _pa_engine(options.fit_options),
         "KM_LINE": str(options.line),
@@ -235,7 +268,7 @@ def annotate(table, options):
     ----------
     table : `~astropy.table.Table`
         Changed in place.
-    options : kinmisalign.batch._Options
+    options : kinmisalign._records.RunOptions
     """
     for key in [key for key in table.meta if isinstance(key, str) and _OURS.fullmatch(key)]:
         del table.meta[key]

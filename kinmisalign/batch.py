@@ -6,56 +6,28 @@ import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass
 from multiprocessing import get_context
 
 import numpy as np
 from astropy import units as u
-from astropy.table import MaskedColumn, Table
 
+from ._optional import require
+from ._records import (
+    FLAGS,
+    Key,
+    failed,
+    flag_bit,
+    make_options,
+    new_record,
+    records_table,
+)
 from .exceptions import KinmisalignError, MapsFormatError, NotEnoughPointsError
 
+# FLAGS belongs to the records (kinmisalign._records), which the checkpoint and the
+# provenance share; it is documented here, with the runs that set its bits.
 __all__ = ["FLAGS", "describe_flags", "measure_files"]
 
 _log = logging.getLogger(__name__)
-
-# KINMIS_FLAG bits: why a value is missing or doubtful. Bits are never reused.
-FLAGS = {
-    "NO_MAPS": (0, "no MAPS file for this observation"),
-    "BAD_MAPS": (1, "the MAPS file is unreadable, does not follow the DAP data model, or "
-                    "holds another plate-IFU or DAPTYPE than requested"),
-    "STELLAR_TOO_FEW": (2, "too few stellar spaxels left after masking and cleaning"),
-    "GAS_TOO_FEW": (3, "too few gas spaxels left after masking and cleaning"),
-    "STELLAR_FIT_FAILED": (4, "the stellar field could not be fitted (e.g. constant velocities; "
-                              "with UNEXPECTED_ERROR: an error met in its fit)"),
-    "GAS_FIT_FAILED": (5, "the gas field could not be fitted (e.g. constant velocities; with "
-                          "UNEXPECTED_ERROR: an error met in its fit)"),
-    "STELLAR_NOT_CLASSIFIED": (6, "the usability network could not judge the stellar map: it "
-                                  "cannot be normalised for the network (no unmasked spaxel, "
-                                  "or no velocity difference), or the network failed "
-                                  "(UNEXPECTED_ERROR)"),
-    "GAS_NOT_CLASSIFIED": (7, "the usability network could not judge the gas map: it cannot "
-                              "be normalised for the network (no unmasked spaxel, or no "
-                              "velocity difference), or the network failed "
-                              "(UNEXPECTED_ERROR)"),
-    "STELLAR_UNUSABLE": (8, "the usability network judges the stellar field unusable: its PA "
-                            "is doubtful"),
-    "GAS_UNUSABLE": (9, "the usability network judges the gas field unusable: its PA is "
-                        "doubtful"),
-    "INVALID_KEY": (10, "the row's plate-IFU is missing or not of the survey's form"),
-    "DOWNLOAD_FAILED": (11, "the MAPS file could not be fetched from its source"),
-    "UNEXPECTED_ERROR": (12, "an unexpected error stopped the measurement of this observation, "
-                             "or the part of it that other bits name (the message is in "
-                             "KINMIS_PROBLEMS); please report it"),
-    "STELLAR_SENSE_UNDETERMINED": (13, "the two sides of the stellar kinematic axis do not "
-                                       "differ significantly: PA_STELLAR gives the axis but not "
-                                       "which end recedes, and DPA is masked"),
-    "GAS_SENSE_UNDETERMINED": (14, "the two sides of the gas kinematic axis do not differ "
-                                   "significantly: PA_GAS gives the axis but not which end "
-                                   "recedes, and DPA is masked"),
-    "GAS_LINE_MISSING": (15, "the MAPS file has no channel of the requested emission line, so "
-                             "there is no gas field to fit or classify"),
-}
 
 
 def describe_flags(flag):
@@ -72,49 +44,6 @@ def describe_flags(flag):
     return [name for name, (bit, _) in FLAGS.items() if int(flag) & (1 << bit)]
 
 
-def _bit(name):
-    return 1 << FLAGS[name][0]
-
-
-@dataclass(frozen=True)
-class _Options:
-    """Everything a worker needs besides the file: small and picklable."""
-
-    line: str
-    maskbits: object
-    clean_options: dict
-    fit_options: dict
-    model: object = None  # a UsabilityModel, or None for no classification
-    threshold: float = 0.5
-    source: object = None  # where MAPS files of plate-IFU keys come from
-    daptype: str = ""
-
-
-_FLOAT_COLUMNS = ("PA_STELLAR", "PA_STELLAR_ERR", "PA_GAS", "PA_GAS_ERR", "DPA", "DPA_ERR")
-_INT_COLUMNS = ("NSPX_STELLAR", "NSPX_GAS")
-
-
-class Key(str):
-    """A plate-IFU to be resolved to a MAPS file by the run's source (not a path)."""
-
-    __slots__ = ()
-
-
-def _add_problem(record, problem):
-    """Append ``problem`` to the record's KINMIS_PROBLEMS ('; ' between problems)."""
-    problem = str(problem)
-    if problem:
-        record["KINMIS_PROBLEMS"] = "; ".join(p for p in (record["KINMIS_PROBLEMS"], problem)
-                                              if p)
-
-
-def _failed(record, flag, problem):
-    """``record`` with the ``flag`` bit added to its others and ``problem`` to its list."""
-    record["KINMIS_FLAG"] |= _bit(flag)
-    _add_problem(record, problem)
-    return record
-
-
 def _unexpected(exc):
     """An unexpected error in words: its type and its message."""
     return f"{type(exc).__name__}: {exc}"
@@ -128,10 +57,10 @@ def _measure_path(item, options):
     """
     from threadpoolctl import threadpool_limits
 
-    from .maps import _read_maps
-    from .measure import _measure
+    from .maps import read_maps
+    from .measure import measure_maps
 
-    record = {"FILENAME": "", "PLATEIFU": "", "KINMIS_FLAG": 0, "KINMIS_PROBLEMS": ""}
+    record = new_record()
     maps = path = None
     if isinstance(item, Key):
         from .sources import SourceError
@@ -147,13 +76,13 @@ def _measure_path(item, options):
                 if path is None:  # a duck-typed source's way of saying "not here"
                     raise FileNotFoundError(f"no MAPS file for {item} from {options.source!r}")
         except FileNotFoundError as exc:
-            return _failed(record, "NO_MAPS", exc)
+            return failed(record, "NO_MAPS", exc)
         except SourceError as exc:
-            return _failed(record, "DOWNLOAD_FAILED", exc)
+            return failed(record, "DOWNLOAD_FAILED", exc)
         except MapsFormatError as exc:
-            return _failed(record, "BAD_MAPS", exc)
+            return failed(record, "BAD_MAPS", exc)
         except Exception as exc:  # a source's bug must not end a survey-sized run
-            return _failed(record, "UNEXPECTED_ERROR", _unexpected(exc))
+            return failed(record, "UNEXPECTED_ERROR", _unexpected(exc))
     else:
         path = item
     if maps is not None:
@@ -165,36 +94,38 @@ def _measure_path(item, options):
         try:
             if maps is None:
                 # A file without the line's channel still gives its stellar field.
-                maps = _read_maps(path, options.line, options.maskbits, line_required=False)
+                maps = read_maps(path, line=options.line, maskbits=options.maskbits,
+                                 line_required=False)
         except FileNotFoundError as exc:
-            return _failed(record, "NO_MAPS", exc)
+            return failed(record, "NO_MAPS", exc)
         except MapsFormatError as exc:
-            return _failed(record, "BAD_MAPS", exc)
+            return failed(record, "BAD_MAPS", exc)
         except Exception as exc:  # one bad observation must not end a survey-sized run
-            return _failed(record, "UNEXPECTED_ERROR", _unexpected(exc))
+            return failed(record, "UNEXPECTED_ERROR", _unexpected(exc))
         if isinstance(item, Key):
             mismatch = _mismatch(maps.meta, str(item), options.daptype)
             if mismatch:
-                return _failed(record, "BAD_MAPS", f"{record['FILENAME']}: {mismatch}")
+                return failed(record, "BAD_MAPS", f"{record['FILENAME']}: {mismatch}")
         if not record["PLATEIFU"]:
             record["PLATEIFU"] = str(maps.plateifu or "")
         # Measurement and classification fail apart: what one gave is kept when the other fails.
         try:
             # Exception: even a bug met in one field leaves the other field's PA.
-            result = _measure(maps, options.clean_options, options.fit_options, Exception)
+            result = measure_maps(maps, clean_options=options.clean_options,
+                                  fit_options=options.fit_options, field_errors=Exception)
         except Exception as exc:
-            _failed(record, "UNEXPECTED_ERROR", f"measurement: {_unexpected(exc)}")
-            record["KINMIS_FLAG"] |= _bit("STELLAR_FIT_FAILED") | _bit("GAS_FIT_FAILED")
+            failed(record, "UNEXPECTED_ERROR", f"measurement: {_unexpected(exc)}")
+            record["KINMIS_FLAG"] |= flag_bit("STELLAR_FIT_FAILED") | flag_bit("GAS_FIT_FAILED")
         else:
             _fit_results_into(record, result, maps)
         if options.model is not None:
             try:
                 _classify_into(record, maps, options)
             except Exception as exc:
-                _failed(record, "UNEXPECTED_ERROR", f"usability network: {_unexpected(exc)}")
+                failed(record, "UNEXPECTED_ERROR", f"usability network: {_unexpected(exc)}")
                 for which in ("STELLAR", "GAS"):
                     if f"USABLE_PROB_{which}" not in record:
-                        record["KINMIS_FLAG"] |= _bit(f"{which}_NOT_CLASSIFIED")
+                        record["KINMIS_FLAG"] |= flag_bit(f"{which}_NOT_CLASSIFIED")
     return record
 
 
@@ -207,20 +138,20 @@ def _fit_results_into(record, result, maps):
         if fit is None:
             error = getattr(result, f"{which}_error")
             if which == "gas" and maps.gas is None:
-                _failed(record, "GAS_LINE_MISSING", f"gas: {error}")
+                failed(record, "GAS_LINE_MISSING", f"gas: {error}")
             elif isinstance(error, NotEnoughPointsError):
-                _failed(record, f"{up}_TOO_FEW", f"{which}: {error}")
+                failed(record, f"{up}_TOO_FEW", f"{which}: {error}")
             elif isinstance(error, KinmisalignError):
-                _failed(record, f"{up}_FIT_FAILED", f"{which}: {error}")
+                failed(record, f"{up}_FIT_FAILED", f"{which}: {error}")
             else:  # a bug, met in this field only
-                _failed(record, f"{up}_FIT_FAILED", f"{which}: {_unexpected(error)}")
-                record["KINMIS_FLAG"] |= _bit("UNEXPECTED_ERROR")
+                failed(record, f"{up}_FIT_FAILED", f"{which}: {_unexpected(error)}")
+                record["KINMIS_FLAG"] |= flag_bit("UNEXPECTED_ERROR")
             continue
         record[f"PA_{up}"] = fit.pa.to_value(u.deg)
         record[f"PA_{up}_ERR"] = fit.pa_err.to_value(u.deg)
         record[f"NSPX_{up}"] = fit.npoints
         if not fit.sense_determined:  # measure_maps then leaves DPA out: it stays masked
-            _failed(record, f"{up}_SENSE_UNDETERMINED",
+            failed(record, f"{up}_SENSE_UNDETERMINED",
                     f"{which}: sense of rotation undetermined (the two sides differ by "
                     f"{fit.sense_significance:.1f} standard errors), no DPA")
     if result.dpa is not None:
@@ -235,24 +166,6 @@ def _mismatch(meta, plateifu, daptype):
         if found is not None and wanted and str(found).strip() != wanted:
             return f"the file holds {name} {str(found).strip()!r}, not the requested {wanted!r}"
     return ""
-
-
-def _make_options(*, model, threshold, line, maskbits, clean_options, fit_options, source=None,
-                  daptype=""):
-    """Resolve defaults from ``conf`` here: worker processes do not see conf.set_temp."""
-    from .config import conf
-
-    fit_options = dict(fit_options or {})
-    fit_options.setdefault("min_points", conf.min_points)
-    if model is not None:
-        from .classifier import load_model
-
-        model = load_model(model)
-    if threshold is None:
-        threshold = conf.usable_threshold
-    return _Options(line=line, maskbits=conf.maskbits if maskbits is None else maskbits,
-                    clean_options=dict(clean_options or {}), fit_options=fit_options,
-                    model=model, threshold=float(threshold), source=source, daptype=daptype)
 
 
 def run_records(items, options, parallel=False, progress_bar=False, checkpoint=None,
@@ -305,9 +218,9 @@ def _classify_into(record, maps, options):
             record[f"USABLE_PROB_{which}"] = float(p)
             record[f"USABLE_{which}"] = bool(p > options.threshold)
             if not p > options.threshold:
-                record["KINMIS_FLAG"] |= _bit(f"{which}_UNUSABLE")
+                record["KINMIS_FLAG"] |= flag_bit(f"{which}_UNUSABLE")
         else:
-            _failed(record, f"{which}_NOT_CLASSIFIED",
+            failed(record, f"{which}_NOT_CLASSIFIED",
                     f"{which.lower()}: not classified ({reason or 'no usable input'})")
 
 
@@ -401,19 +314,15 @@ def _run(paths, options, parallel):
         if parallel != "dask":
             raise ValueError(f"parallel must be False, an int, 'dask' or a dask Client, "
                              f"not {parallel!r}")
-        try:
-            from dask.distributed import Client, LocalCluster, get_client
-        except ImportError:
-            raise ImportError('parallel="dask" needs dask.distributed: '
-                              'pip install "kinmisalign[dask]"') from None
+        distributed = require("dask.distributed", extra="dask", feature='parallel="dask"')
         if not paths:
             return
         try:
-            client = get_client()
+            client = distributed.get_client()
         except ValueError:  # no client yet: a temporary local cluster, one thread per worker
-            with LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
-                              processes=True, dashboard_address=None) as cluster, \
-                    Client(cluster) as client:
+            with distributed.LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
+                                          processes=True, dashboard_address=None) as cluster, \
+                    distributed.Client(cluster) as client:
                 yield from _dask(paths, options, client)
             return
         yield from _dask(paths, options, client)
@@ -441,75 +350,16 @@ def _progress(total, done, enabled):
     if not enabled:
         return _NoBar()
     try:
-        from tqdm.auto import tqdm
+        tqdm = require("tqdm.auto", extra="progress", feature="progress_bar=True",
+                       package="tqdm").tqdm
     except ImportError:
         if enabled == "auto":
             return _NoBar()
-        raise ImportError('progress_bar=True needs tqdm: pip install "kinmisalign[progress]"'
-                          ) from None
+        raise
     # Not a terminal (a batch job's log): a line now and then, not ten a second.
     stream = sys.stderr
     interactive = callable(getattr(stream, "isatty", None)) and stream.isatty()
     return tqdm(total=total, initial=done, unit="obs", mininterval=0.1 if interactive else 60)
-
-
-def _records_table(records, classified=False):
-    """Records (dicts) to a Table with masked columns, units and descriptions."""
-    table = Table()
-    table["FILENAME"] = [r["FILENAME"] for r in records]
-    plateifus = np.array([r["PLATEIFU"] for r in records], dtype=str)
-    # Masked when unknown (a file that could not be read): files read '' back as masked.
-    table["PLATEIFU"] = MaskedColumn(plateifus, mask=plateifus == "", fill_value="")
-    descriptions = {
-        "PA_STELLAR": "stellar kinematic PA, East of North to the receding side, [0, 360)",
-        "PA_STELLAR_ERR": "1-sigma error of PA_STELLAR",
-        "PA_GAS": "H-alpha kinematic PA, East of North to the receding side, [0, 360)",
-        "PA_GAS_ERR": "1-sigma error of PA_GAS",
-        "DPA": "stellar-gas kinematic misalignment, [0, 180]",
-        "DPA_ERR": "1-sigma error of DPA (PA errors in quadrature)",
-        "NSPX_STELLAR": "stellar spaxels used in the fit after cleaning",
-        "NSPX_GAS": "H-alpha spaxels used in the fit after cleaning",
-    }
-    for name in _FLOAT_COLUMNS + _INT_COLUMNS:
-        values = [r.get(name) for r in records]
-        missing = np.array([v is None for v in values], dtype=bool)
-        dtype = np.float64 if name in _FLOAT_COLUMNS else np.int32
-        data = np.array([0 if v is None else v for v in values], dtype=dtype)
-        table[name] = MaskedColumn(data, mask=missing, description=descriptions[name],
-                                   unit=u.deg if name in _FLOAT_COLUMNS else None)
-    if classified:
-        for which in ("STELLAR", "GAS"):
-            probs = [r.get(f"USABLE_PROB_{which}") for r in records]
-            missing = np.array([p is None for p in probs], dtype=bool)
-            table[f"USABLE_PROB_{which}"] = MaskedColumn(
-                np.array([np.nan if p is None else p for p in probs], dtype=np.float32),
-                mask=missing, description=f"network probability that the {which.lower()} "
-                                          "field is usable")
-            # Never masked: no file format keeps the value under a boolean's mask (FITS
-            # writes the fill value, an ECSV file read back holds True there), so a field
-            # the network did not judge is plainly not usable. USABLE_PROB_ is masked.
-            usable = np.array([bool(r.get(f"USABLE_{which}", False)) and not m
-                               for r, m in zip(records, missing, strict=True)], dtype=bool)
-            table[f"USABLE_{which}"] = MaskedColumn(
-                usable, mask=np.zeros(len(records), dtype=bool), fill_value=False,
-                description=f"USABLE_PROB_{which} above the threshold; False when the "
-                            "network did not judge the field")
-    table["KINMIS_FLAG"] = MaskedColumn(
-        np.array([r["KINMIS_FLAG"] for r in records], dtype=np.int32),
-        description="bitmask: why a value is missing or doubtful (kinmisalign.batch.FLAGS)")
-    problems = np.array([_one_ascii_line(r["KINMIS_PROBLEMS"]) for r in records], dtype=str)
-    # Masked where empty, as FITS, ECSV and CSV files all read an empty string back.
-    table["KINMIS_PROBLEMS"] = MaskedColumn(
-        problems, mask=problems == "", fill_value="",
-        description="why values are missing or doubtful, in words; masked (empty) when "
-                    "nothing went wrong")
-    return table
-
-
-def _one_ascii_line(text):
-    """``text`` on one line of ASCII: FITS tables hold ASCII only (astropy refuses to write
-    anything else), and one line reads back the same from any CSV reader."""
-    return " ".join(str(text).split()).encode("ascii", "backslashreplace").decode("ascii")
 
 
 def measure_files(paths, *, model=None, threshold=None, parallel=False, progress_bar=False,
@@ -579,11 +429,11 @@ def measure_files(paths, *, model=None, threshold=None, parallel=False, progress
         provenance as FITS keywords, with the ``KINMIS_FLAG`` bit table (see
         :ref:`provenance`).
     """
-    options = _make_options(model=model, threshold=threshold, line=line, maskbits=maskbits,
+    options = make_options(model=model, threshold=threshold, line=line, maskbits=maskbits,
                             clean_options=clean_options, fit_options=fit_options)
     records = run_records(paths, options, parallel=parallel, progress_bar=progress_bar,
                           checkpoint=checkpoint, fresh_checkpoint=fresh_checkpoint)
-    table = _records_table(records, classified=model is not None)
+    table = records_table(records, classified=model is not None)
     from ._provenance import annotate
 
     annotate(table, options)

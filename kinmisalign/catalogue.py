@@ -1,8 +1,15 @@
 """Kinematic columns for a survey catalogue (DRPall, DAPall or any table of plate-IFUs)."""
 
-import numpy as np
-
-from .batch import FLAGS, Key, _make_options, _records_table, run_records
+from ._records import (
+    Key,
+    canonical_keys,
+    failed,
+    key_column,
+    make_options,
+    new_record,
+    records_table,
+)
+from .batch import run_records
 
 __all__ = ["OUTPUT_COLUMNS", "add_kinematic_columns"]
 
@@ -12,22 +19,6 @@ OUTPUT_COLUMNS = (
     "NSPX_STELLAR", "NSPX_GAS", "USABLE_PROB_STELLAR", "USABLE_PROB_GAS",
     "USABLE_STELLAR", "USABLE_GAS", "KINMIS_FLAG", "KINMIS_PROBLEMS",
 )
-
-
-def _key_column(table, key):
-    if key is not None:
-        if key not in table.colnames:
-            raise KeyError(f"the table has no column {key!r}")
-        return key
-    # Marvin's query tables name columns by table: 'cube.plateifu'.
-    matches = [name for name in table.colnames
-               if name.strip().lower() in ("plateifu", "cube.plateifu")]
-    if not matches:
-        raise KeyError("the table has no PLATEIFU/plateifu column; name the key column "
-                       "with key=")
-    if len(matches) > 1:
-        raise KeyError(f"the table has several plate-IFU columns {matches}; choose one with key=")
-    return matches[0]
 
 
 def _as_table(table):
@@ -47,26 +38,6 @@ def _as_table(table):
                          "results.getAll() first, or pass results.toTable() to measure this "
                          "page only")
     return table.toTable()
-
-
-def _canonical_keys(column):
-    """Each row's plate-IFU (stripped, validated), or None with the reason."""
-    from .sources import validate_plateifu
-
-    mask = np.ma.getmaskarray(column)
-    keys, reasons = [], []
-    for value, masked in zip(np.asarray(column, dtype=object), mask, strict=True):
-        if masked:
-            keys.append(None)
-            reasons.append("the plate-IFU is masked")
-            continue
-        try:
-            keys.append(validate_plateifu(value))
-            reasons.append("")
-        except (TypeError, ValueError) as exc:
-            keys.append(None)
-            reasons.append(str(exc))
-    return keys, reasons
 
 
 def add_kinematic_columns(table, *, source=None, daptype=None, model=None, threshold=None,
@@ -160,7 +131,7 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
     table = _as_table(table)
     if not isinstance(table, Table):
         raise TypeError(f"table must be an astropy Table or QTable, not {type(table).__name__}")
-    keyname = _key_column(table, key)
+    keyname = key_column(table, key)
     # FITS column names ignore case: 'pa_stellar' would clash in the written file.
     clashes = [name for name in table.colnames if name.upper() in OUTPUT_COLUMNS]
     if keyname in clashes:
@@ -170,9 +141,9 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
                          "overwrite=True to replace them")
     daptype = validate_daptype(conf.daptype if daptype is None else daptype)
 
-    keys, reasons = _canonical_keys(table[keyname])
+    keys, reasons = canonical_keys(table[keyname])
     unique = list(dict.fromkeys(k for k in keys if k is not None))
-    options = _make_options(
+    options = make_options(
         model=conf.usability_model if model is None else model, threshold=threshold, line=line,
         maskbits=maskbits, clean_options=clean_options, fit_options=fit_options,
         source=get_source(source), daptype=daptype)
@@ -180,11 +151,9 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
                           progress_bar=progress_bar, checkpoint=checkpoint,
                           fresh_checkpoint=fresh_checkpoint)
     by_key = dict(zip(unique, records, strict=True))
-    invalid = 1 << FLAGS["INVALID_KEY"][0]
-    rows = [by_key[k] if k is not None else
-            {"FILENAME": "", "PLATEIFU": "", "KINMIS_FLAG": invalid, "KINMIS_PROBLEMS": reason}
+    rows = [by_key[k] if k is not None else failed(new_record(), "INVALID_KEY", reason)
             for k, reason in zip(keys, reasons, strict=True)]
-    columns = _records_table(rows, classified=True)
+    columns = records_table(rows, classified=True)
 
     out = table.copy(copy_data=True)
     out.remove_columns(clashes)

@@ -235,12 +235,11 @@ def _report_interrupt(args, table):
               "a run resumable)", file=sys.stderr)
         return
     from ._checkpoint import item_id
-    from .batch import Key
-    from .catalogue import _canonical_keys, _key_column
+    from ._records import Key, canonical_keys, key_column
 
     held = _checkpoint_items(args.checkpoint)
     try:
-        keys, _ = _canonical_keys(table[_key_column(table, args.key)])
+        keys, _ = canonical_keys(table[key_column(table, args.key)])
     except KeyError:  # interrupted before the key column was checked
         of = ""
     else:

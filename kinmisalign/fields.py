@@ -3,12 +3,10 @@
 import numpy as np
 from astropy import units as u
 
-from ._datamodel import SPAXEL_SIZE_ARCSEC, maskbits_value
+from ._datamodel import SPAXEL_SIZE_ARCSEC, SPEED_OF_LIGHT_KMS, maskbits_value
 from .config import conf
 
 __all__ = ["VelocityField", "MapsData"]
-
-_C_KMS = 299792.458  # the speed of light (exact); astropy.constants would slow the import
 
 
 def _as_quantity(value, unit, name, physical_type):
@@ -53,7 +51,7 @@ def _physical_points(x, y, velocity):
     """
     v = np.abs(velocity.to_value(u.km / u.s))
     with np.errstate(invalid="ignore"):
-        slower = v < _C_KMS
+        slower = v < SPEED_OF_LIGHT_KMS
     return np.isfinite(x.value) & np.isfinite(y.value) & slower
 
 
@@ -308,9 +306,11 @@ class MapsData:
     Parameters
     ----------
     stellar, gas : `VelocityField`
-        The stellar and the H-alpha velocity fields. Inside a batch run,
-        ``gas`` is None when the file has no channel of the emission line
-        (``gas_problem`` says so); `~kinmisalign.read_maps` raises instead.
+        The stellar and the H-alpha velocity fields. ``gas`` is None when
+        the file has no channel of the emission line and was read with
+        ``read_maps(..., line_required=False)``, as a batch run reads
+        (``gas_problem`` says so); by default `~kinmisalign.read_maps` raises
+        instead.
     meta : dict
         Observation metadata: ``PLATEIFU``, ``MANGAID``, ``DAPTYPE``,
         ``VERSDRP3``, ``VERSDAP``, ... (upper-case keys).

@@ -12,17 +12,19 @@ import numpy as np
 from astropy import units as u
 from astropy.io import fits
 
-from ._datamodel import BINID_EXT, GAS_VEL_EXT, HALPHA_CHANNEL, SKYCOO_EXT, STELLAR_VEL_EXT
+from ._datamodel import (
+    BINID_EXT,
+    GAS_VEL_EXT,
+    HALPHA_CHANNEL,
+    SKYCOO_EXT,
+    STELLAR_VEL_EXT,
+    primary_meta,
+)
 from .exceptions import MapsFormatError
 from .fields import MapsData, VelocityField
 
 __all__ = ["read_maps", "channel_names"]
 
-# Primary-header keys copied into MapsData.meta when present.
-_META_KEYS = (
-    "PLATEIFU", "MANGAID", "PLATEID", "IFUDSGN", "DAPTYPE", "DAPFRMT", "VERSDRP3", "VERSDAP",
-    "OBJRA", "OBJDEC", "ECOOPA", "ECOOELL", "REFF", "DAPQUAL", "DRP3QUAL",
-)
 _CHANNEL_KEY = re.compile(r"^C(\d+)$")
 # BINID channels holding the bins of each field.
 _BINID_CHANNELS = {"stellar": "Stellar continua", "gas": "Em. line models"}
@@ -492,7 +494,7 @@ def _as_format_error(exc, source):
     return MapsFormatError(f"{source} is not a readable FITS file ({exc})")
 
 
-def read_maps(path, *, line=HALPHA_CHANNEL, maskbits=None):
+def read_maps(path, *, line=HALPHA_CHANNEL, maskbits=None, line_required=True):
     """Read the stellar and gas velocity fields of a DAP MAPS file.
 
     Works with the DR15-era and DR17 data models: the emission-line channel
@@ -510,6 +512,11 @@ def read_maps(path, *, line=HALPHA_CHANNEL, maskbits=None):
         (default ``'Ha-6564'``, H-alpha).
     maskbits : {'any', 'donotuse'} or int, optional
         Which DAP mask bits make a spaxel unusable; default ``conf.maskbits``.
+    line_required : bool, optional
+        When False, a file whose ``EMLINE_GVEL`` has no channel ``line`` is
+        read all the same: ``gas`` is None and ``gas_problem`` says why (a
+        batch run keeps the stellar field of such a file). Default True: such
+        a file raises `~kinmisalign.MapsFormatError`.
 
     Returns
     -------
@@ -527,13 +534,6 @@ def read_maps(path, *, line=HALPHA_CHANNEL, maskbits=None):
         When the file is not a readable FITS file, is truncated, or lacks an
         extension, a channel or a shape that the data model requires.
     """
-    return _read_maps(path, line, maskbits, line_required=True)
-
-
-def _read_maps(path, line, maskbits, line_required):
-    """`read_maps`; with ``line_required`` False, a file whose ``EMLINE_GVEL`` has no
-    channel ``line`` gives ``gas`` None and the reason in ``gas_problem`` (a batch run
-    keeps the stellar field of such a file)."""
     if isinstance(path, fits.HDUList):
         return _read_hdul(path, path.filename() or "HDUList", line, maskbits, line_required)
     source = _check_path(path)
@@ -597,16 +597,5 @@ def _read_hdul(hdul, source, line, maskbits, line_required=True):
             raise
         gas, gas_problem = None, str(exc)
 
-    return MapsData(stellar, gas, meta=_maps_meta(header, line), header=header.copy(),
+    return MapsData(stellar, gas, meta=primary_meta(header, line), header=header.copy(),
                     path=source, gas_problem=gas_problem)
-
-
-def _maps_meta(header, line):
-    """MapsData.meta from a MAPS primary header: the _META_KEYS present, and the line."""
-    meta = {}
-    for key in _META_KEYS:
-        if key in header:
-            value = header[key]
-            meta[key] = value.strip() if isinstance(value, str) else value
-    meta["LINE"] = line
-    return meta

@@ -19,15 +19,15 @@ import os
 
 import numpy as np
 
-from ._datamodel import GAS_VEL_EXT, HALPHA_CHANNEL, STELLAR_VEL_EXT
+from ._datamodel import GAS_VEL_EXT, HALPHA_CHANNEL, STELLAR_VEL_EXT, primary_meta
+from ._optional import install_command, require
 from .exceptions import MapsFormatError, SourceError
 from .fields import MapsData, VelocityField
 from .sources import MapsSource, validate_daptype, validate_plateifu
 
 __all__ = ["MarvinSource"]
 
-_INSTALL = ('pip install "kinmisalign[marvin]", in an environment of its own (Marvin pins '
-            'numpy<2; see the installation page)')
+_WHERE = "in an environment of its own (Marvin pins numpy<2; see the installation page)"
 _MODES = ("auto", "local", "remote")
 # Marvin's message when its local mode finds neither a file nor a database row.
 _NOT_FOUND = "failed to retrieve data"
@@ -41,13 +41,10 @@ def _import_marvin():
     if major >= 2:
         # Marvin's mask handling is not numpy-2 safe (the DONOTUSE bit gets lost).
         raise ImportError(f"Marvin cannot be used with numpy {np.__version__}: it needs numpy<2 "
-                          f"and loses the DONOTUSE mask bit under numpy 2; {_INSTALL}")
-    try:
-        import marvin
-    except ImportError as exc:
-        raise ImportError(f"the Marvin source needs sdss-marvin (import failed: {exc}); "
-                          f"{_INSTALL}") from exc
-    return marvin
+                          f"and loses the DONOTUSE mask bit under numpy 2; "
+                          f"{install_command('marvin')}, {_WHERE}")
+    return require("marvin", extra="marvin", feature="the Marvin source", package="sdss-marvin",
+                   note=_WHERE)
 
 
 def _line_channel(line):
@@ -305,8 +302,6 @@ def _binid(maps, names, which, shape):
 
 def _maps_data(maps, line, maskbits):
     """`MapsData` from a Marvin Maps object, as read_maps reads the file."""
-    from .maps import _maps_meta
-
     names = _names(maps)
     xmap = _get(maps, names, "spx_skycoo", "on_sky_x")
     ymap = _get(maps, names, "spx_skycoo", "on_sky_y")
@@ -320,7 +315,7 @@ def _maps_data(maps, line, maskbits):
     gas = _field(maps, names, "emline_gvel", _line_channel(line), x, y,
                  _binid(maps, names, "gas", shape), "gas", maskbits, GAS_VEL_EXT, line)
     header = maps.header
-    meta = _maps_meta(header, line)
+    meta = primary_meta(header, line)
     path = os.fspath(maps.filename) if maps.data_origin == "file" and maps.filename else None
     return MapsData(stellar, gas, meta=meta, header=header.copy(), path=path)
 

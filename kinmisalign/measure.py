@@ -66,7 +66,7 @@ def _clean_and_fit(field, clean_options, fit_options, caught):
         return cleaned, None, exc
 
 
-def measure_maps(maps, *, clean_options=None, fit_options=None):
+def measure_maps(maps, *, clean_options=None, fit_options=None, field_errors=KinmisalignError):
     """Clean and fit both velocity fields of an observation and measure their misalignment.
 
     A field that cannot be fitted (too few spaxels after cleaning, no
@@ -82,31 +82,30 @@ def measure_maps(maps, *, clean_options=None, fit_options=None):
         Keyword arguments of `~kinmisalign.clean_velocity_field`.
     fit_options : dict, optional
         Keyword arguments of `~kinmisalign.fit_pa`.
+    field_errors : type or tuple of types, optional
+        Errors met in one field's cleaning or fit that leave that field
+        without a fit, the error as its reason, instead of being raised.
+        Default `~kinmisalign.KinmisalignError` (what bad data gives); a
+        batch run passes `Exception`, so that even a bug met in one field
+        keeps the other field's PA.
 
     Returns
     -------
     `GalaxyKinematics`
-    """
-    return _measure(maps, clean_options, fit_options, KinmisalignError)
-
-
-def _measure(maps, clean_options, fit_options, caught):
-    """`measure_maps`, with the errors of one field that leave the other measured.
-
-    ``caught``: `KinmisalignError` for `measure_maps`; a batch run passes
-    `Exception`, so that even a bug met in one field keeps the other's PA.
-    A ``maps.gas`` of None (no channel of the line) gives no gas fit, with a
-    `~kinmisalign.MapsFormatError` of ``maps.gas_problem`` as its error.
+        A ``maps.gas`` of None (read with ``line_required=False`` from a file
+        without the line) gives no gas fit, with a
+        `~kinmisalign.MapsFormatError` of ``maps.gas_problem`` as its error.
     """
     clean_options = dict(clean_options or {})
     fit_options = dict(fit_options or {})
     stellar, stellar_fit, stellar_error = _clean_and_fit(maps.stellar, clean_options,
-                                                         fit_options, caught)
+                                                         fit_options, field_errors)
     if maps.gas is None:
         gas, gas_fit = None, None
         gas_error = MapsFormatError(getattr(maps, "gas_problem", None) or "no gas field")
     else:
-        gas, gas_fit, gas_error = _clean_and_fit(maps.gas, clean_options, fit_options, caught)
+        gas, gas_fit, gas_error = _clean_and_fit(maps.gas, clean_options, fit_options,
+                                                 field_errors)
     dpa = dpa_err = None
     if (stellar_fit is not None and gas_fit is not None and stellar_fit.sense_determined
             and gas_fit.sense_determined):

@@ -21,9 +21,10 @@ from ._core.pa import (
     to_ccw_from_y_frame,
 )
 from ._core.symmetry import noise_scaled_error, symmetry_chi2
+from ._datamodel import SPEED_OF_LIGHT_KMS as _C_KMS
 from .config import conf
 from .exceptions import FitError, NotEnoughPointsError
-from .fields import _C_KMS, VelocityField
+from .fields import VelocityField
 
 __all__ = ["PAFit", "fit_pa", "misalignment", "misalignment_class", "ENGINES"]
 

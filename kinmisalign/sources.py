@@ -26,6 +26,7 @@ so worker processes use the same ones as the process that made it.
 
 import gzip
 import http.client
+import importlib
 import io
 import os
 import re
@@ -513,6 +514,10 @@ class SurveySource(MapsSource):
 
 
 _SURVEY_NAMES = ("sas", "survey")
+# Sources that live in modules of their own, made by name: (module, class). The module is
+# imported only when the name is asked for, so this module never depends on them (they
+# build on it: a MarvinSource is a MapsSource).
+_NAMED_SOURCES = {"marvin": ("kinmisalign.marvin", "MarvinSource")}
 
 
 def get_source(spec=None):
@@ -562,10 +567,9 @@ def get_source(spec=None):
         raise ValueError("MAPS source is an empty string")
     if text.lower() in _SURVEY_NAMES:
         return SurveySource()
-    if text.lower() == "marvin":
-        from .marvin import MarvinSource
-
-        return MarvinSource()
+    if text.lower() in _NAMED_SOURCES:
+        module, name = _NAMED_SOURCES[text.lower()]
+        return getattr(importlib.import_module(module), name)()
     if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", text):
         return SurveySource(base_url=text)
     return LocalSource(text)

@@ -484,12 +484,13 @@ def test_catalogue_row_of_damaged_file(catalogue_run, name):
 @pytest.mark.parametrize("name", ["other-DAPTYPE-in-header", "other-PLATEIFU-in-header"])
 def test_file_of_another_observation_is_named(corpus, name):
     """The reason a catalogue row's file was refused, in its record."""
-    from kinmisalign.batch import Key, _make_options, run_records
+    from kinmisalign._records import Key, make_options
+    from kinmisalign.batch import run_records
     from kinmisalign.sources import get_source
 
-    options = _make_options(model=None, threshold=None, line="Ha-6564", maskbits=None,
-                            clean_options=None, fit_options=FAST,
-                            source=get_source(corpus[0]), daptype=DAPTYPE)
+    options = make_options(model=None, threshold=None, line="Ha-6564", maskbits=None,
+                           clean_options=None, fit_options=FAST,
+                           source=get_source(corpus[0]), daptype=DAPTYPE)
     (record,) = run_records([Key(CASE_KEYS[name])], options)
     assert describe_flags(record["KINMIS_FLAG"]) == ["BAD_MAPS"]
     assert MAPS_CASES[name].problem in record["KINMIS_PROBLEMS"]

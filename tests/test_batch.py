@@ -223,14 +223,14 @@ def test_classifier_error_keeps_the_measurements(batch_files, serial, toy_model,
 
 
 def test_failed_adds_bits_and_problems():
-    from kinmisalign.batch import _failed
+    from kinmisalign._records import failed
 
     record = {"KINMIS_FLAG": 1 << FLAGS["GAS_TOO_FEW"][0], "KINMIS_PROBLEMS": "gas: too few"}
-    _failed(record, "UNEXPECTED_ERROR", "RuntimeError: boom")
+    failed(record, "UNEXPECTED_ERROR", "RuntimeError: boom")
     assert describe_flags(record["KINMIS_FLAG"]) == ["GAS_TOO_FEW", "UNEXPECTED_ERROR"]
     assert record["KINMIS_PROBLEMS"] == "gas: too few; RuntimeError: boom"
     record = {"KINMIS_FLAG": 0, "KINMIS_PROBLEMS": ""}
-    _failed(record, "NO_MAPS", "not found")
+    failed(record, "NO_MAPS", "not found")
     assert record == {"KINMIS_FLAG": 1, "KINMIS_PROBLEMS": "not found"}
 
 
@@ -254,6 +254,11 @@ def test_missing_emission_line_keeps_the_stellar_field(batch_files, toy_model, t
     no_line = _without_channel(batch_files[0], tmp_path / "no-halpha.fits.gz")
     with pytest.raises(MapsFormatError, match="no channel named 'Ha-6564'"):
         read_maps(no_line)  # outside a batch the file is refused, as before
+    # Asked to, read_maps keeps the stellar field, as a batch run reads the file.
+    partial = read_maps(no_line, line_required=False)
+    assert partial.gas is None and "no channel named 'Ha-6564'" in partial.gas_problem
+    np.testing.assert_array_equal(partial.stellar.velocity,
+                                  read_maps(batch_files[0]).stellar.velocity)
     table = measure_files([batch_files[0], no_line, batch_files[1]], model=toy_model)
     whole, row = table[0], table[1]
     # The stellar field is measured and judged as in the whole file.

@@ -3,7 +3,6 @@
 import json
 import math
 import os
-import random
 import signal
 import sqlite3
 import subprocess
@@ -19,11 +18,12 @@ from astropy.table import Table
 import kinmisalign
 import kinmisalign.batch as batch
 from kinmisalign import CheckpointError, add_kinematic_columns
-from kinmisalign._checkpoint import _PAUSE_ENV, Checkpoint, item_id
+from kinmisalign._checkpoint import Checkpoint, item_id
 from kinmisalign.batch import Key, measure_files
 
 FAST = {"method": "fast"}
-SCRIPT = Path(__file__).with_name("_resumable_run.py")
+TESTS = Path(__file__).resolve().parent
+SCRIPT = TESTS / "_resumable_run.py"
 PACKAGE_ROOT = str(Path(kinmisalign.__file__).resolve().parent.parent)
 
 
@@ -122,15 +122,35 @@ def test_interrupted_run_resumes_without_recomputing(survey, reference, tmp_path
     assert_identical(again, reference)
 
 
-def _start(survey, tmp_path, run, workers, env=None):
+def _start(survey, tmp_path, run, workers, stop):
+    """Start a run of the script that stops at ``stop`` (see ``_interrupt.py``)."""
     directory, catalogue = survey
-    log = tmp_path / f"submitted-{run}.jsonl"
+    log = tmp_path / f"log-{run}.jsonl"
+    signals = tmp_path / f"signals-{run}"
+    signals.mkdir()
     command = [sys.executable, str(SCRIPT), str(catalogue), str(directory),
-               str(tmp_path / "run.sqlite"), str(tmp_path / "out.ecsv"), str(log), str(workers)]
-    environ = dict(os.environ, PYTHONPATH=PACKAGE_ROOT, OMP_NUM_THREADS="1", **(env or {}))
+               str(tmp_path / "run.sqlite"), str(tmp_path / "out.ecsv"), str(log), str(signals),
+               str(workers), stop]
+    environ = dict(os.environ, PYTHONPATH=os.pathsep.join([PACKAGE_ROOT, str(TESTS)]),
+                   OMP_NUM_THREADS="1")
     proc = subprocess.Popen(command, env=environ, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
-    return proc, log
+    return proc, log, signals
+
+
+def _stopped(proc, signals, timeout=300):
+    """Where the run stopped (the script's own word), once it has; fails if it ended."""
+    path = signals / "stopped"
+    deadline = time.monotonic() + timeout
+    while not path.exists():  # a wait for the run's word, not a guess at its speed
+        if proc.poll() is not None:
+            _, err = proc.communicate()
+            pytest.fail(f"the run ended (exit status {proc.returncode}) before it stopped:\n{err}")
+        if time.monotonic() > deadline:
+            _kill(proc)
+            pytest.fail(f"the run did not stop within {timeout} s")
+        time.sleep(0.01)
+    return json.loads(path.read_text())
 
 
 def _kill(proc):
@@ -145,68 +165,82 @@ def _kill(proc):
 
 
 def _log(log):
-    """(items submitted, number of records measured) of a run's log."""
-    if not log.exists():
-        return [], 0
-    lines = log.read_text().splitlines()
-    submitted = [item for line in lines if line.startswith("[") for item in json.loads(line)]
-    return submitted, lines.count("measured")
+    """(items submitted, items measured) of a run's log."""
+    entries = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    submitted = [item for entry in entries for item in entry.get("submitted", [])]
+    return submitted, [entry["measured"] for entry in entries if "measured" in entry]
 
 
-@pytest.mark.parametrize("seed, workers", [(1, 1), (2, 1), (3, 2)])
-def test_sigkill_at_random_points(survey, reference, tmp_path, seed, workers):
-    """Kill the run with SIGKILL at seeded random moments until it finishes."""
-    rng = random.Random(seed)
+# Where each run of a checkpointed catalogue is killed: before anything, inside the source
+# (in a worker process when there are workers), with a record back but not committed, inside
+# a record's SQLite transaction, right after a commit, at the first item of a run; at last
+# after the last record of a run ("committed:all"), so that nothing is left for the next.
+# k is cut to what a run has left (with workers, a stop in the source lets others finish).
+KILLS = ["start", "source:3", "returned:1", "commit:4", "committed:5", "source:1", "returned:4",
+         "committed:all"]
+N_ITEMS = 19  # 18 files and one missing (the invalid key is never measured)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigkill_at_chosen_records(survey, reference, tmp_path, workers):
+    """SIGKILL at chosen records, run after run: nothing committed is lost or measured again,
+    and the run that finishes gives the table of an uninterrupted run."""
     checkpoint = tmp_path / "run.sqlite"
     kills = 0
-    for run in range(40):
+    for run, plan in enumerate(KILLS):
         before = committed(checkpoint) if checkpoint.exists() else set()
-        proc, log = _start(survey, tmp_path, run, workers)
-        # Mostly: after a random number of records came back, a random moment later (in
-        # the middle of a measurement, which the script makes last at least 0.1 s, or of a
-        # commit); now and then while it starts.
-        early = rng.random() < 0.15
-        progress, delay = rng.randint(1, 8), rng.uniform(0.0, 0.15)
-        started = time.monotonic()
-        while not early and proc.poll() is None and _log(log)[1] < progress \
-                and time.monotonic() - started < 300:
-            time.sleep(0.01)
-        try:
-            proc.wait(timeout=rng.uniform(0.0, 2.0) if early else delay)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            kills += 1
-            assert before <= committed(checkpoint) if checkpoint.exists() else not before
-        else:
-            _, err = proc.communicate()
-            assert proc.returncode == 0, err
+        left = N_ITEMS - len(before)
+        if not left:
             break
-        finally:
-            # What a run measured had not been committed before it started.
-            assert not set(_log(log)[0]) & before
-    else:
-        pytest.fail("the run never finished")
-    assert kills >= 2, "the run was hardly interrupted: the test tested little"
+        kind, _, k = plan.partition(":")
+        k = min(left, int(k)) if k and k != "all" else left
+        stop = f"{kind}:{k}" if kind != "start" else kind
+        proc, log, signals = _start(survey, tmp_path, run, workers, stop)
+        where = _stopped(proc, signals)
+        _kill(proc)
+        kills += 1
+        submitted, measured = _log(log)
+        now = committed(checkpoint)
+        # What a run measures had not been committed before it started.
+        assert set(submitted) == set(every_item(survey)) - before
+        assert before <= now <= before | set(measured)
+        if where["committed"] is not None:
+            # Stopped in this process, where the commits are made: exactly these are kept.
+            assert now == before | set(where["committed"]), stop
+        else:
+            # Stopped in a source: serially, the items before it; with workers, some of
+            # those handed out.
+            assert where["item"] == submitted[k - 1]
+            if workers == 1:
+                assert now == before | set(submitted[:k - 1])
+        if where["item"] is not None:
+            assert (where["item"] in now) == (kind == "committed"), stop
+    assert kills >= (len(KILLS) if workers == 1 else 3)
+    assert committed(checkpoint) == set(every_item(survey))
+    proc, log, _ = _start(survey, tmp_path, "last", workers, "none")
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert _log(log)[0] == []  # nothing is measured again
     assert_identical(Table.read(tmp_path / "out.ecsv"), reference)
     with closing(sqlite3.connect(checkpoint)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
+def every_item(survey):
+    """Checkpoint names of the survey's items that a run measures."""
+    keys = Table.read(survey[1])["PLATEIFU"]
+    return [item_id(Key(key)) for key in keys if key != "not-a-key"]
+
+
 @pytest.mark.parametrize("tear", [False, True])
 def test_kill_inside_a_write_transaction(survey, reference, tmp_path, monkeypatch, tear):
-    """Kill while a record's transaction is open; optionally tear the last logged commit too.
-
-    The test hook makes each commit pause inside its open transaction and say so on stderr.
-    """
-    proc, _ = _start(survey, tmp_path, 0, 1, env={_PAUSE_ENV: "1.5"})
-    items = []
-    for line in proc.stderr:
-        if "in a checkpoint transaction" in line:
-            items.append(line.rsplit("(", 1)[1].rstrip(")\n"))
-            if len(items) == 3:
-                break
-    assert len(items) == 3, "the run ended before its third commit"
+    """Kill while the third record's transaction is open; optionally tear the last logged
+    commit too."""
+    proc, _, signals = _start(survey, tmp_path, 0, 1, "commit:3")
+    where = _stopped(proc, signals)
     _kill(proc)
+    items = [*where["committed"], where["item"]]
+    assert len(items) == 3
     checkpoint = tmp_path / "run.sqlite"
     wal = Path(f"{checkpoint}-wal")
     assert wal.exists() and wal.stat().st_size > 0  # a hot log: recovery has work to do
@@ -330,7 +364,7 @@ def test_other_settings_are_refused(survey, small_checkpoint, tmp_path, monkeypa
     kwargs = {"source": directory, "fit_options": FAST, "checkpoint": checkpoint}
     change = dict(change)
     if "version" in change:
-        monkeypatch.setattr(kinmisalign, "__version__", change.pop("version"))
+        monkeypatch.setattr(kinmisalign._provenance, "VERSION", change.pop("version"))
     if change.get("source") == "other":
         other = tmp_path / "other"
         other.mkdir()

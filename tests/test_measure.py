@@ -80,3 +80,30 @@ def test_unfittable_field_does_not_stop_the_other():
     assert result.stellar_fit is not None and result.gas_fit is None
     assert "constant field" in result.gas_problem
     assert result.dpa is None
+
+
+def test_field_errors_chooses_what_leaves_the_other_field_measured(monkeypatch):
+    """A bug in one field's fit is raised by default; with ``field_errors=Exception`` (as a
+    batch run measures) it leaves the other field's PA and is given as the reason."""
+    from kinmisalign import MapsData, VelocityField
+    from kinmisalign import measure as measure_module
+
+    yy, xx = np.mgrid[-10:11, -10:11] * 0.5
+    disc = np.hypot(xx, yy) < 5
+    stellar = VelocityField.from_array(100 * np.tanh(yy) * u.km / u.s, mask=~disc, name="stellar")
+    gas = VelocityField.from_array(80 * np.tanh(xx) * u.km / u.s, mask=~disc, name="gas")
+    maps = MapsData(stellar, gas, meta={"PLATEIFU": "1-2"})
+    fit_pa = measure_module.fit_pa
+
+    def buggy_for_gas(field, **options):
+        if field.name == "gas":
+            raise ZeroDivisionError("a bug met in the gas fit")
+        return fit_pa(field, **options)
+
+    monkeypatch.setattr(measure_module, "fit_pa", buggy_for_gas)
+    with pytest.raises(ZeroDivisionError):
+        measure_maps(maps)
+    result = measure_maps(maps, field_errors=Exception)
+    assert result.stellar_fit is not None and result.gas_fit is None
+    assert isinstance(result.gas_error, ZeroDivisionError)
+    assert result.gas_problem == "a bug met in the gas fit" and result.dpa is None
