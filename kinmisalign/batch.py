@@ -4,6 +4,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
 from multiprocessing import get_context
@@ -261,6 +262,22 @@ def _windowed(paths, submit, wait_first, window, pending):
             yield pending.pop(future), future
 
 
+def _submit(pool, fn, arg):
+    """``pool.submit(fn, arg)`` with Ctrl-C ignored while it may start a worker process.
+
+    A worker started then inherits the ignored signal from its first instruction (Python
+    keeps an ignored SIGINT ignored), not only once its initializer has run: a Ctrl-C while
+    it still imports would otherwise print its traceback beside the parent's message.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return pool.submit(fn, arg)  # only the main thread may set handlers (and gets SIGINT)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return pool.submit(fn, arg)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _processes(paths, options, n_workers):
     from concurrent.futures import FIRST_COMPLETED, wait
 
@@ -268,7 +285,7 @@ def _processes(paths, options, n_workers):
     pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn"),
                                initializer=_init_worker, initargs=(options,))
     try:
-        for i, future in _windowed(paths, lambda path: pool.submit(_measure_in_worker, path),
+        for i, future in _windowed(paths, lambda path: _submit(pool, _measure_in_worker, path),
                                    lambda fs: wait(fs, return_when=FIRST_COMPLETED).done,
                                    4 * n_workers, {}):
             yield i, future.result()

@@ -299,3 +299,20 @@ def test_duck_typed_source_without_a_file(batch_files, serial):
     assert out["PA_STELLAR"][0] == serial["PA_STELLAR"][0]
     assert describe_flags(out["KINMIS_FLAG"][1]) == ["NO_MAPS"]
     assert out["PA_STELLAR"].mask[1]
+
+
+def test_workers_ignore_ctrl_c_from_their_start():
+    """A worker process is started with SIGINT ignored, before any of its own code runs:
+    a Ctrl-C while it still imports must not print its traceback beside the parent's."""
+    import signal
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from kinmisalign.batch import _submit
+
+    before = signal.getsignal(signal.SIGINT)
+    # No initializer: what the worker holds is what it inherited when it was started.
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        handler = _submit(pool, signal.getsignal, signal.SIGINT).result(timeout=120)
+    assert handler == signal.SIG_IGN
+    assert signal.getsignal(signal.SIGINT) is before  # the parent's own handler is back
