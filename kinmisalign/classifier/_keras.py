@@ -3,6 +3,9 @@
 Keras is imported inside the functions, never at import time of kinmisalign.
 """
 
+import contextlib
+import warnings
+
 import numpy as np
 
 __all__ = [
@@ -12,6 +15,7 @@ __all__ = [
     "keras_from_layers",
     "weights_from_keras",
     "import_keras",
+    "quiet_keras",
 ]
 
 _NN_HINT = 'install the "nn" extra: pip install "kinmisalign[nn]"'
@@ -250,3 +254,14 @@ def weights_from_keras(model, layers):
             weights[f"{layer['name']}/kernel"] = np.asarray(kernel, dtype=np.float32)
             weights[f"{layer['name']}/bias"] = np.asarray(bias, dtype=np.float32)
     return weights
+
+
+@contextlib.contextmanager
+def quiet_keras():
+    """Silence known harmless deprecation warnings of Keras (numpy 2) and keras-tuner."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning,
+                                message=r"__array__ implementation doesn't accept a copy keyword")
+        # keras-tuner 1.4 calls deprecated threading functions (currentThread, getName).
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"keras_tuner\.")
+        yield
