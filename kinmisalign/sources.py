@@ -17,7 +17,9 @@ it proved to be a complete MAPS file.
 Keys are untrusted input (catalogue rows, command lines): `validate_plateifu`
 and `validate_daptype` accept only the survey's own forms, and every source
 checks both before it builds a path or a URL, so no key can reach outside the
-directory or the archive.
+directory or the archive. `maps_filename` builds a MAPS file's name from
+checked keys and `parse_maps_filename` reads them back from a found file's
+name: the only place where such names are made or read.
 
 Sources are small picklable objects: the settings they use (base URL,
 timeout, retries) are read from `kinmisalign.conf` when the source is made,
