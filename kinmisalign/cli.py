@@ -111,7 +111,7 @@ def _daptypes_in(source):
                 # One MAPS file of that type below <DAPTYPE>/<plate>/<ifu>/ is enough.
                 if daptype and entry.is_dir() and any(
                         daptype_of(path.name) == daptype
-                        for path in Path(entry.path).glob("*/*/manga-*")):
+                        for path in Path(entry.path).glob("*/*/*")):
                     found.add(daptype)
     if source.layout in ("auto", "flat"):
         for entry in os.scandir(source.directory):

@@ -263,14 +263,13 @@ class LocalSource(MapsSource):
     def _daptypes_of(self, plateifu):
         """DAPTYPEs of the files of ``plateifu`` in the directory's layout."""
         plate, ifu = plateifu.split("-")
-        # Keys are checked before they reach a pattern; names are checked by parsing.
+        # Keys are checked before they reach a pattern; file names are read by parsing only.
         patterns = []
         if self.layout in ("auto", "tree"):
-            patterns.append(f"*/{plate}/{ifu}/manga-{plateifu}-MAPS-*")
-            patterns.extend(f"{sub}/*/{plate}/{ifu}/manga-{plateifu}-MAPS-*"
-                            for sub in RELEASES.values())
+            patterns.append(f"*/{plate}/{ifu}/*")
+            patterns.extend(f"{sub}/*/{plate}/{ifu}/*" for sub in RELEASES.values())
         if self.layout in ("auto", "flat"):
-            patterns.append(f"manga-{plateifu}-MAPS-*")
+            patterns.append("*")
         kinds = set()
         for pattern in patterns:
             for path in self.directory.glob(pattern):
