@@ -1,8 +1,9 @@
 """Training usability networks with Keras on labelled velocity fields (extra ``nn``).
 
 The recipe of Duckworth et al. (2020), made reproducible: a seeded split that
-is stratified by label and grouped by galaxy (`split_groups`), balanced class
-weights (`class_weights`), augmentation of the training data only (random
+is stratified by label and grouped by galaxy
+(`~kinmisalign.classifier.splits.split_groups`), balanced class weights
+(`~kinmisalign.classifier.splits.class_weights`), augmentation of the training data only (random
 rotations and flips), binary cross-entropy with Adam and a learning rate
 reduced on plateaus. Training returns a `~kinmisalign.UsabilityModel`,
 evaluated with numpy and stored in kinmisalign's own file format
