@@ -69,8 +69,6 @@ def _add_run(subparsers):
 _PLAIN_TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".dat")
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
 _PROVENANCE = re.compile(r"KM_[A-Z]+|KFNAME[0-9]{2}|KFDESC[0-9]{2}")
-# A MAPS file's name: manga-<plate>-<ifu>-MAPS-<DAPTYPE>.fits[.gz]
-_MAPS_NAME = re.compile(r"manga-[0-9]+-[0-9]+-MAPS-(.+?)\.fits(?:\.gz)?")
 EXIT_WRONG_DAPTYPE = 3
 
 
@@ -95,7 +93,11 @@ def _daptype_from_hdu(hdu):
 
 def _daptypes_in(source):
     """DAPTYPEs of the MAPS files a local source could find (others: an empty list)."""
-    from .sources import RELEASES, LocalSource
+    from .sources import RELEASES, LocalSource, parse_maps_filename
+
+    def daptype_of(name):
+        keys = parse_maps_filename(name)
+        return _daptype_from_hdu(keys[1]) if keys else None
 
     if not isinstance(source, LocalSource):
         return []
@@ -107,13 +109,13 @@ def _daptypes_in(source):
             for entry in os.scandir(base):
                 daptype = _daptype_from_hdu(entry.name)
                 # One MAPS file of that type below <DAPTYPE>/<plate>/<ifu>/ is enough.
-                if daptype and entry.is_dir() and next(
-                        Path(entry.path).glob(f"*/*/manga-*-MAPS-{daptype}.fits*"), None):
+                if daptype and entry.is_dir() and any(
+                        daptype_of(path.name) == daptype
+                        for path in Path(entry.path).glob("*/*/*")):
                     found.add(daptype)
     if source.layout in ("auto", "flat"):
         for entry in os.scandir(source.directory):
-            match = _MAPS_NAME.fullmatch(entry.name)
-            daptype = _daptype_from_hdu(match.group(1)) if match else None
+            daptype = daptype_of(entry.name)
             if daptype and entry.is_file():
                 found.add(daptype)
     return sorted(found)

@@ -134,11 +134,12 @@ def run_demo(output="kinmisalign-demo", n=36, seed=2020, overwrite=False, n_figu
     `~astropy.table.Table`
         The measured catalogue with the truth columns.
     """
+    from ._filenames import maps_filename
     from ._files import refuse_existing
     from .batch import measure_files
     from .maps import read_maps
     from .measure import measure_maps
-    from .mock import default_daptype, maps_filename, write_maps
+    from .mock import default_daptype, write_maps
     from .plotting import plot_misalignment_histogram, plot_velocity_fields
 
     output = Path(output)

@@ -17,7 +17,9 @@ it proved to be a complete MAPS file.
 Keys are untrusted input (catalogue rows, command lines): `validate_plateifu`
 and `validate_daptype` accept only the survey's own forms, and every source
 checks both before it builds a path or a URL, so no key can reach outside the
-directory or the archive.
+directory or the archive. `maps_filename` builds a MAPS file's name from
+checked keys and `parse_maps_filename` reads them back from a found file's
+name: the only place where such names are made or read.
 
 Sources are small picklable objects: the settings they use (base URL,
 timeout, retries) are read from `kinmisalign.conf` when the source is made,
@@ -37,12 +39,21 @@ import zlib
 from pathlib import Path
 
 from ._datamodel import GAS_VEL_EXT, SKYCOO_EXT, STELLAR_VEL_EXT
+from ._filenames import (
+    _short,
+    maps_filename,
+    parse_maps_filename,
+    validate_daptype,
+    validate_plateifu,
+)
 from .config import conf
 from .exceptions import SourceError
 
 __all__ = [
     "validate_plateifu",
     "validate_daptype",
+    "maps_filename",
+    "parse_maps_filename",
     "maps_basename",
     "RELEASES",
     "MapsSource",
@@ -60,99 +71,12 @@ RELEASES = {
     "DR15": "dr15/manga/spectro/analysis/v2_4_3/2.2.1",
 }
 
-# [0-9] rather than \d: \d also matches non-ASCII digits ('٧٨١٥'), which must
-# never reach a file name. fullmatch, because '$' also matches before a '\n'.
-_PLATEIFU = re.compile(r"[0-9]{4,5}-[0-9]{3,5}")
-# DAPTYPEs are dash-separated upper-case words: HYB10-MILESHC-MASTARSSP, VOR10-GAU-MILESHC.
-_DAPTYPE = re.compile(r"[A-Z0-9]+(?:-[A-Z0-9]+)*")
-_MAX_KEY = 64  # longer keys are refused before any pattern matching
-
 # Extensions the reader needs, besides the QUALDATA/ERRDATA companions they name.
 _REQUIRED_EXTENSIONS = (SKYCOO_EXT, STELLAR_VEL_EXT, GAS_VEL_EXT)
 
 
-def _short(value):
-    """A bounded repr for error messages (keys can be arbitrarily long)."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _as_text(key, what):
-    # FITS string columns give bytes (numpy.bytes_ is a bytes subclass).
-    if isinstance(key, bytes):
-        try:
-            key = key.decode("ascii")
-        except UnicodeDecodeError:
-            raise ValueError(f"{what} {_short(key)} is not ASCII") from None
-    if not isinstance(key, str):
-        # Masked catalogue entries, numbers, None: never guess a key from them.
-        raise ValueError(f"{what} must be a string, not {type(key).__name__} {_short(key)}")
-    # Only spaces, the padding of fixed-width (FITS) strings: a newline, tab or NUL
-    # in a key is a sign of tampering, not padding.
-    key = key.strip(" ")
-    if len(key) > _MAX_KEY:
-        raise ValueError(f"{what} is too long ({len(key)} characters): {_short(key)}")
-    return key
-
-
-def validate_plateifu(key):
-    """Check an observation key and return it in canonical form.
-
-    Parameters
-    ----------
-    key : str or bytes
-        A plateifu such as ``'7815-3702'``; surrounding spaces (FITS string
-        padding) are removed and bytes are decoded as ASCII. Any other
-        character (newline, tab, NUL, non-ASCII digits) makes it invalid.
-
-    Returns
-    -------
-    str
-        The stripped key, ``<plate>-<ifudesign>`` with 4–5 and 3–5 ASCII
-        digits.
-
-    Raises
-    ------
-    ValueError
-        When the key is not a string, is too long or has any other form
-        (path separators, ``..``, percent escapes, NUL bytes, query strings,
-        ...); the message names the problem.
-    """
-    text = _as_text(key, "plateifu")
-    if not text:
-        raise ValueError("plateifu is empty")
-    if not _PLATEIFU.fullmatch(text):
-        raise ValueError(f"plateifu must look like '7815-3702' (plate-ifudesign, digits only), "
-                         f"not {_short(text)}")
-    return text
-
-
-def validate_daptype(daptype):
-    """Check a DAP analysis type and return it stripped.
-
-    Parameters
-    ----------
-    daptype : str or bytes
-        E.g. ``'HYB10-MILESHC-MASTARSSP'`` (DR17) or ``'HYB10-GAU-MILESHC'``
-        (DR15).
-
-    Returns
-    -------
-    str
-
-    Raises
-    ------
-    ValueError
-        When it is not made of dash-separated upper-case letters and digits.
-    """
-    text = _as_text(daptype, "DAPTYPE")
-    if not _DAPTYPE.fullmatch(text):
-        raise ValueError(f"DAPTYPE must look like 'HYB10-MILESHC-MASTARSSP', not {_short(text)}")
-    return text
-
-
 def maps_basename(plateifu, daptype):
-    """Survey file name of a MAPS file, from checked keys.
+    """Survey file name of a MAPS file, from checked keys (same as `maps_filename`).
 
     Parameters
     ----------
@@ -164,9 +88,7 @@ def maps_basename(plateifu, daptype):
     str
         ``manga-<plate>-<ifu>-MAPS-<DAPTYPE>.fits.gz``
     """
-    plateifu = validate_plateifu(plateifu)
-    daptype = validate_daptype(daptype)
-    return f"manga-{plateifu}-MAPS-{daptype}.fits.gz"
+    return maps_filename(plateifu, daptype)
 
 
 def _keys(plateifu, daptype):
@@ -174,7 +96,7 @@ def _keys(plateifu, daptype):
     plateifu = validate_plateifu(plateifu)
     daptype = validate_daptype(daptype)
     plate, ifu = plateifu.split("-")
-    return plate, ifu, daptype, f"manga-{plateifu}-MAPS-{daptype}.fits.gz"
+    return plate, ifu, daptype, maps_filename(plateifu, daptype)
 
 
 class MapsSource:
@@ -238,14 +160,16 @@ class LocalSource(MapsSource):
     ----------
     directory : str or path-like
         The directory; it must exist.
-    layout : {'auto', 'tree', 'flat'}, optional
+    layout : {'auto', 'tree', 'flat', 'recursive'}, optional
         ``'tree'``: the survey's layout
         ``<directory>/<DAPTYPE>/<plate>/<ifu>/manga-...fits.gz``, or a local
         copy of the archive with the release path in between
         (``<directory>/dr17/manga/spectro/analysis/v3_1_1/3.1.0/<DAPTYPE>/...``).
         ``'flat'``: ``<directory>/manga-...fits.gz``. ``'auto'`` (default)
-        tries the tree first, then flat. Uncompressed ``.fits`` files are
-        found too.
+        tries the tree first, then flat. ``'recursive'``: a file of the
+        survey's name anywhere below the directory, in any arrangement of
+        sub-directories (indexed once, when the source is first asked).
+        Uncompressed ``.fits`` files are found too.
 
     Raises
     ------
@@ -255,7 +179,7 @@ class LocalSource(MapsSource):
         When ``layout`` is unknown.
     """
 
-    LAYOUTS = ("auto", "tree", "flat")
+    LAYOUTS = ("auto", "tree", "flat", "recursive")
 
     def __init__(self, directory, layout="auto"):
         if layout not in self.LAYOUTS:
@@ -268,9 +192,26 @@ class LocalSource(MapsSource):
         # Absolute, so a worker with another working directory finds the same files.
         self.directory = directory.resolve()
         self.layout = layout
+        self._index = None  # 'recursive': {plateifu: [(daptype, path), ...]}, built on first use
+
+    def __getstate__(self):
+        # Workers rebuild the index themselves rather than receive a large one.
+        return {**self.__dict__, "_index": None}
+
+    def _indexed(self):
+        """Every MAPS file below the directory, by plateifu (layout 'recursive')."""
+        if self._index is None:
+            index = {}
+            for folder, _, names in os.walk(self.directory):
+                for name in names:
+                    keys = parse_maps_filename(name)
+                    if keys:
+                        index.setdefault(keys[0], []).append((keys[1], Path(folder) / name))
+            self._index = index
+        return self._index
 
     def candidates(self, plateifu, daptype):
-        """Paths where the file is looked for, in order.
+        """Paths where the file is looked for, in order (layout 'recursive': the files found).
 
         Parameters
         ----------
@@ -281,16 +222,76 @@ class LocalSource(MapsSource):
         list of pathlib.Path
         """
         plate, ifu, daptype, name = _keys(plateifu, daptype)
+        if self.layout == "recursive":
+            return self.find(plateifu, daptype)
         dirs = []
         if self.layout in ("auto", "tree"):
             dirs.append(self.directory / daptype / plate / ifu)
             dirs.extend(self.directory / sub / daptype / plate / ifu for sub in RELEASES.values())
         if self.layout in ("auto", "flat"):
             dirs.append(self.directory)
-        stem = name[: -len(".gz")]
+        stem = maps_filename(plateifu, daptype, gzip=False)
         return [d / n for d in dirs for n in (name, stem)]
 
+    def find(self, plateifu, daptype=None):
+        """The MAPS files of an observation that the directory holds.
+
+        Parameters
+        ----------
+        plateifu : str or bytes
+            Observation key, checked with `validate_plateifu`.
+        daptype : str or bytes, optional
+            Only files of this DAP analysis type (checked with
+            `validate_daptype`); default files of any type.
+
+        Returns
+        -------
+        list of pathlib.Path
+            Sorted; empty when there is none.
+        """
+        plateifu = validate_plateifu(plateifu)
+        daptype = None if daptype is None else validate_daptype(daptype)
+        if self.layout == "recursive":
+            found = [path for kind, path in self._indexed().get(plateifu, [])
+                     if daptype is None or kind == daptype]
+        elif daptype is not None:
+            found = [path for path in self.candidates(plateifu, daptype) if path.is_file()]
+        else:
+            found = [path for kind in self._daptypes_of(plateifu)
+                     for path in self.find(plateifu, kind)]
+        return sorted(set(found))
+
+    def _daptypes_of(self, plateifu):
+        """DAPTYPEs of the files of ``plateifu`` in the directory's layout."""
+        plate, ifu = plateifu.split("-")
+        # Keys are checked before they reach a pattern; file names are read by parsing only.
+        patterns = []
+        if self.layout in ("auto", "tree"):
+            patterns.append(f"*/{plate}/{ifu}/*")
+            patterns.extend(f"{sub}/*/{plate}/{ifu}/*" for sub in RELEASES.values())
+        if self.layout in ("auto", "flat"):
+            patterns.append("*")
+        kinds = set()
+        for pattern in patterns:
+            for path in self.directory.glob(pattern):
+                keys = parse_maps_filename(path.name)
+                if keys and keys[0] == plateifu:
+                    kinds.add(keys[1])
+        return sorted(kinds)
+
     def path_for(self, plateifu, daptype):
+        if self.layout == "recursive":
+            found = self.find(plateifu, daptype)
+            if len(found) > 1:
+                raise SourceError(
+                    f"several MAPS files of {validate_plateifu(plateifu)} "
+                    f"({validate_daptype(daptype)}) below {self.directory}: "
+                    f"{', '.join(os.path.relpath(p, self.directory) for p in found)}")
+            if not found:
+                raise FileNotFoundError(
+                    f"no MAPS file of {validate_plateifu(plateifu)} ({validate_daptype(daptype)}) "
+                    f"below {self.directory} (layout 'recursive')")
+            return found[0]
         candidates = self.candidates(plateifu, daptype)
         for path in candidates:
             if path.is_file():

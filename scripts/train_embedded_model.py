@@ -293,7 +293,8 @@ def cross_validate(base, real, real_x, real_extra, mock_x, mock_extra, mock_y, s
     Returns the out-of-fold log-odds ``(repeats, n)`` and the fold of each map
     in each repeat.
     """
-    from kinmisalign.classifier.footprint_training import grouped_folds, log_odds
+    from kinmisalign.classifier.footprint_training import log_odds
+    from kinmisalign.classifier.splits import grouped_folds
 
     y = real["usable"]
     n = len(y)

@@ -16,13 +16,9 @@ MAX_LINES = 700
 # Nothing may be longer than MAX_LINES; an entry here would name an exception being worked on.
 TOO_LONG_FOR_NOW = set()
 
-# Issue 15: private names of public modules still imported across modules, in code that other
-# changes own (the classifier's rework). Each entry is one (importing module, imported
-# module, name); that change removes its entry.
-PRIVATE_IMPORTS_FOR_NOW = {
-    ("kinmisalign.classifier.footprint_training", "kinmisalign.classifier.training",
-     "_quiet_keras"),
-}
+# No module imports a private name of a public module; an entry here would name an exception
+# being worked on, as (importing module, imported module, name).
+PRIVATE_IMPORTS_FOR_NOW = set()
 
 
 def _modules():

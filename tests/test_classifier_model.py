@@ -57,7 +57,7 @@ def randomise(model, seed):
 
 @pytest.mark.parametrize("kind,n_params", [("fcn", 84321), ("cnn", 210705)])
 def test_numpy_forward_matches_keras(keras, kind, n_params, tmp_path):
-    from kinmisalign.classifier import build_cnn, build_fcn
+    from kinmisalign.classifier.training import build_cnn, build_fcn
 
     net = build_fcn() if kind == "fcn" else build_cnn()
     assert net.count_params() == n_params
@@ -75,7 +75,7 @@ def test_numpy_forward_matches_keras(keras, kind, n_params, tmp_path):
 
 
 def test_unsupported_keras_layer(keras):
-    from kinmisalign.classifier import build_cnn
+    from kinmisalign.classifier.training import build_cnn
 
     net = build_cnn()
     same = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Conv2D(4, 3, padding="same"),
@@ -186,8 +186,53 @@ def test_import_kinmisalign_stays_light():
             "print(sorted({m.split('.')[0] for m in sys.modules}))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True).stdout
-    for heavy in ("tensorflow", "keras", "cv2"):
+    for heavy in ("tensorflow", "keras", "keras_tuner", "cv2"):
         assert f"'{heavy}'" not in out
+
+
+def test_classifier_top_level_is_inference_only():
+    # The package imports none of the modules that make networks, and those modules
+    # import neither TensorFlow, Keras nor keras-tuner until a network is built.
+    code = ("import sys, kinmisalign.classifier as c; "
+            "print(sorted(m for m in sys.modules if m.startswith('kinmisalign.classifier.'))); "
+            "import kinmisalign.classifier.splits, kinmisalign.classifier.datasets, "
+            "kinmisalign.classifier.training, kinmisalign.classifier.tuning, "
+            "kinmisalign.classifier.footprint_training; "
+            "print(sorted({m.split('.')[0] for m in sys.modules}))")
+    first, second = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                   text=True).stdout.splitlines()
+    for module in ("splits", "datasets", "training", "tuning", "footprint_training", "_keras",
+                   "_recipe"):
+        assert f"'kinmisalign.classifier.{module}'" not in first
+    for heavy in ("tensorflow", "keras", "keras_tuner"):
+        assert f"'{heavy}'" not in second
+    import kinmisalign.classifier as classifier
+
+    for name in ("train", "tune", "build_dataset", "split_groups", "build_fcn", "Dataset"):
+        assert name not in classifier.__all__
+
+
+@pytest.mark.parametrize("name, home", [("train", "training"), ("tune", "tuning"),
+                                        ("build_fcn", "training"), ("build_cnn", "training"),
+                                        ("split_groups", "splits"), ("class_weights", "splits"),
+                                        ("build_dataset", "datasets"), ("Dataset", "datasets")])
+def test_moved_training_names_still_import_with_a_warning(name, home):
+    # Run in a fresh interpreter: the first access warns, later ones find the name bound.
+    code = (f"import warnings, importlib, kinmisalign.classifier as c\n"
+            f"with warnings.catch_warnings(record=True) as w:\n"
+            f"    warnings.simplefilter('always')\n"
+            f"    from kinmisalign.classifier import {name} as old\n"
+            f"new = getattr(importlib.import_module('kinmisalign.classifier.{home}'), '{name}')\n"
+            f"assert old is new\n"
+            f"print(len(w), w[0].category.__name__, w[0].message)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    assert out == (f"1 AstropyDeprecationWarning kinmisalign.classifier.{name} has moved: "
+                   f"import it from kinmisalign.classifier.{home}")
+    import kinmisalign.classifier as classifier
+
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        classifier.nothing  # noqa: B018
 
 
 # -- hostile model files: nothing is ever unpickled or run ---------------------------------------

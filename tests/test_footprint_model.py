@@ -15,9 +15,9 @@ from kinmisalign.classifier.footprint_training import (
     fit_platt,
     footprint_input_spec,
     footprint_layers,
-    grouped_folds,
     log_odds,
 )
+from kinmisalign.classifier.splits import grouped_folds
 from kinmisalign.fields import VelocityField
 
 KMS = u.km / u.s

@@ -75,3 +75,21 @@ def test_marvin_source_without_marvin(monkeypatch):
                        r'be imported .*pip install "kinmisalign\[marvin\]" in an environment of '
                        r"its own"):
         get_source("marvin")
+
+
+def test_training_without_keras(monkeypatch):
+    from kinmisalign.classifier._keras import import_keras
+
+    _missing(monkeypatch, "keras")
+    with pytest.raises(ImportError, match=r"^training a network needs Keras 3 with "
+                       r'TensorFlow, which cannot be imported .*pip install "kinmisalign\[nn\]"$'):
+        import_keras()
+
+
+def test_tuning_without_keras_tuner(monkeypatch):
+    from kinmisalign.classifier.tuning import _import_tuner
+
+    _missing(monkeypatch, "keras_tuner")
+    with pytest.raises(ImportError, match=r"^tune needs keras-tuner, which cannot be imported "
+                       r'.*pip install "kinmisalign\[tune\]"$'):
+        _import_tuner()

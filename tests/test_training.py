@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 
@@ -14,8 +15,6 @@ from kinmisalign import conf, mock
 from kinmisalign.classifier import (
     EMBEDDED_MODELS,
     UsabilityModel,
-    build_dataset,
-    class_weights,
     classify,
     confusion_matrix,
     embedded_model_path,
@@ -23,8 +22,9 @@ from kinmisalign.classifier import (
     load_model,
     plot_confusion_matrix,
     plot_usability_histogram,
-    split_groups,
 )
+from kinmisalign.classifier.datasets import build_dataset
+from kinmisalign.classifier.splits import class_weights, split_groups
 from kinmisalign.maps import read_maps
 
 
@@ -253,7 +253,7 @@ def keras():
 
 @pytest.fixture(scope="module")
 def trained(keras):
-    from kinmisalign.classifier import train
+    from kinmisalign.classifier.training import train
 
     x, y, groups = toy_set(128)
     model, history = train(x, y, groups, epochs=2, batch_size=32, seed=5)
@@ -279,7 +279,7 @@ def test_train_returns_a_model_that_round_trips(trained, tmp_path):
 
 
 def test_train_is_seeded(trained, keras):
-    from kinmisalign.classifier import train
+    from kinmisalign.classifier.training import train
 
     x, y, groups, model, _ = trained
     again, _ = train(x, y, groups, epochs=2, batch_size=32, seed=5)
@@ -287,7 +287,8 @@ def test_train_is_seeded(trained, keras):
 
 
 def test_augmentation_in_training_only(trained, keras):
-    from kinmisalign.classifier.training import _wrap, augmentation_layers
+    from kinmisalign.classifier._recipe import with_augmentation
+    from kinmisalign.classifier.training import augmentation_layers
 
     model = trained[3]
     assert all(layer["type"] in ("flatten", "dense", "dropout") for layer in model.layers)
@@ -296,7 +297,7 @@ def test_augmentation_in_training_only(trained, keras):
     assert flip.mode == "horizontal_and_vertical"
     x = trained[0][:8]
     core = model.to_keras()
-    fitted = _wrap(core, True, 1)
+    fitted = with_augmentation(core, True, 1)
     assert [type(layer).__name__ for layer in fitted.layers][:2] == ["RandomFlip", "RandomRotation"]
     # Inference: the augmentation is the identity; training: it changes the maps.
     np.testing.assert_allclose(fitted(x, training=False), core(x, training=False), atol=1e-6)
@@ -309,7 +310,7 @@ def test_augmentation_in_training_only(trained, keras):
 
 
 def test_train_cnn_and_explicit_validation(keras):
-    from kinmisalign.classifier import train
+    from kinmisalign.classifier.training import train
 
     x, y, _ = toy_set(48)
     model, history = train(x[:32], y[:32], architecture="cnn", epochs=1, batch_size=16,
@@ -328,7 +329,7 @@ def test_tune_needs_tensorboard(keras, monkeypatch):
     pytest.importorskip("keras_tuner")
     import importlib.util
 
-    from kinmisalign.classifier import tune
+    from kinmisalign.classifier.tuning import tune
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -341,7 +342,7 @@ def test_tune_needs_tensorboard(keras, monkeypatch):
 def test_tune_finds_a_model(keras, tmp_path):
     pytest.importorskip("keras_tuner")
     pytest.importorskip("tensorboard")
-    from kinmisalign.classifier import tune
+    from kinmisalign.classifier.tuning import tune
 
     x, y, groups = toy_set(64)
     model, hp = tune(x, y, groups, max_epochs=2, factor=3, batch_size=32, seed=1,
@@ -449,3 +450,31 @@ def test_build_dataset_never_passes_on_invalid_keys(mock_dir):
     assert all(len(r["PLATEIFU"]) <= 64 for r in invalid)
     # The directory index is equally safe.
     assert len(build_dataset(labels, root).samples) == 2
+
+
+def test_build_dataset_finds_files_through_the_sources(mock_dir, tmp_path):
+    from kinmisalign.sources import LocalSource, SurveySource
+
+    root, made = mock_dir
+    labels = Table({"plateifu": ["8001-3701", "8002-1901"], "stel_qual": [2, 0],
+                    "halpha_qual": [1, 0]})
+    expected = build_dataset(labels, root)
+    # A directory is searched as a LocalSource of layout 'recursive' searches it: a copy
+    # named in a form no source builds (lower-case 'maps') is not a second MAPS file.
+    for path in root.glob("manga-8001-3701-MAPS-*"):
+        shutil.copy(path, tmp_path / path.name)
+        shutil.copy(path, tmp_path / path.name.replace("-MAPS-", "-maps-"))
+    shutil.copy(next(root.glob("manga-8002-1901-MAPS-*")), tmp_path)
+    data = build_dataset(labels, tmp_path)
+    assert len(data.skipped) == 0 and np.array_equal(data.x, expected.x)
+    # Any MAPS source: a local one as given, another one with its DAPTYPE.
+    daptype = next(root.glob("manga-8001-3701-MAPS-*")).name.split("-MAPS-")[1].split(".")[0]
+    again = build_dataset(labels[:1], LocalSource(tmp_path, layout="flat"), daptype=daptype)
+    assert np.array_equal(again.x, expected.x[:2])
+    with pytest.raises(ValueError, match="pass daptype"):
+        build_dataset(labels, SurveySource())
+    # A DAPTYPE of no valid form is an error, not a silent "no MAPS file" on every row.
+    with pytest.raises(ValueError, match="DAPTYPE"):
+        build_dataset(labels, tmp_path, daptype="HYB10/../X")
+    with pytest.raises(ValueError, match="a callable, a MAPS source or a directory"):
+        build_dataset(labels, tmp_path / "nowhere")

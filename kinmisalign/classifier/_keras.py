@@ -3,7 +3,12 @@
 Keras is imported inside the functions, never at import time of kinmisalign.
 """
 
+import contextlib
+import warnings
+
 import numpy as np
+
+from .._optional import install_command, require
 
 __all__ = [
     "build_fcn",
@@ -12,10 +17,8 @@ __all__ = [
     "keras_from_layers",
     "weights_from_keras",
     "import_keras",
+    "quiet_keras",
 ]
-
-_NN_HINT = 'install the "nn" extra: pip install "kinmisalign[nn]"'
-
 
 def import_keras():
     """Import Keras 3, or fail with a message naming the ``nn`` extra.
@@ -25,12 +28,11 @@ def import_keras():
     module
         The ``keras`` module.
     """
-    try:
-        import keras
-    except ImportError as exc:
-        raise ImportError(f"this needs Keras 3 with TensorFlow: {_NN_HINT}") from exc
+    keras = require("keras", extra="nn", feature="training a network",
+                    package="Keras 3 with TensorFlow")
     if int(keras.__version__.split(".")[0]) < 3:
-        raise ImportError(f"Keras >= 3 is needed, found {keras.__version__}: {_NN_HINT}")
+        raise ImportError(f"training a network needs Keras >= 3, found "
+                          f"{keras.__version__}; install it with: {install_command('nn')}")
     return keras
 
 
@@ -250,3 +252,14 @@ def weights_from_keras(model, layers):
             weights[f"{layer['name']}/kernel"] = np.asarray(kernel, dtype=np.float32)
             weights[f"{layer['name']}/bias"] = np.asarray(bias, dtype=np.float32)
     return weights
+
+
+@contextlib.contextmanager
+def quiet_keras():
+    """Silence known harmless deprecation warnings of Keras (numpy 2) and keras-tuner."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning,
+                                message=r"__array__ implementation doesn't accept a copy keyword")
+        # keras-tuner 1.4 calls deprecated threading functions (currentThread, getName).
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"keras_tuner\.")
+        yield

@@ -10,14 +10,18 @@ of every image. Platt's calibration (`fit_platt`), fitted on cross-validated
 log-odds, turns the averaged log-odds into probabilities.
 
 Keras 3 and TensorFlow (extra ``nn``) are needed by `train_footprint` only;
-`fit_platt`, `grouped_folds` and `calibrated` need numpy.
+`fit_platt` and `calibrated` need numpy; cross-validation folds are
+`kinmisalign.classifier.splits.grouped_folds`.
 """
 
 import numpy as np
 
 from .._core.footprint import FEATURE_NAMES
-from ._keras import import_keras, keras_from_layers, weights_from_keras
+from ._keras import import_keras, keras_from_layers, quiet_keras, weights_from_keras
 from ._model import UsabilityModel, _dihedral
+
+# grouped_folds is kept importable from here, its former home.
+from .splits import grouped_folds  # noqa: F401
 
 __all__ = [
     "footprint_layers",
@@ -25,7 +29,6 @@ __all__ = [
     "train_footprint",
     "fit_platt",
     "calibrated",
-    "grouped_folds",
     "log_odds",
 ]
 
@@ -197,30 +200,6 @@ def calibrated(model, slope, intercept, meta=None):
                           output=output)
 
 
-def grouped_folds(groups, y, n_folds=5, seed=0):
-    """Stratified folds that keep the samples of one group (galaxy) together.
-
-    Parameters
-    ----------
-    groups : array-like
-        Group of each sample (e.g. ``mangaid``).
-    y : array-like of bool or {0, 1}
-        Labels, for the stratification.
-    n_folds : int, optional
-    seed : int, optional
-
-    Returns
-    -------
-    list of (train, test)
-        Sorted index arrays; every sample is in exactly one test fold.
-    """
-    from .training import split_groups
-
-    tests = split_groups(groups, y, fractions=[1.0] * int(n_folds), seed=seed)
-    everything = np.arange(len(np.asarray(y)))
-    return [(np.setdiff1d(everything, test), test) for test in tests]
-
-
 def _augmented(x, rng):
     """Each image in a random one of its 8 flips and quarter turns."""
     turns = rng.integers(0, 8, len(x))
@@ -297,9 +276,7 @@ def train_footprint(x, extra, y, *, input_spec, init=None, sample_weight=None, e
     net.compile(optimizer=keras.optimizers.Adam(learning_rate=float(learning_rate)),
                 loss=keras.losses.BinaryCrossentropy(from_logits=True))
     rng = np.random.default_rng(seed)
-    from .training import _quiet_keras
-
-    with _quiet_keras():
+    with quiet_keras():
         for _ in range(int(epochs)):
             net.fit([_augmented(x, rng), extra], labels, sample_weight=weights,
                     batch_size=int(batch_size), epochs=1, shuffle=True, verbose=verbose)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from .. import _filenames
 from .._datamodel import (
     BINID_CHANNELS,
     EMLINE_CHANNELS,
@@ -465,7 +466,9 @@ def default_daptype(binning, layout="DR17"):
 
 
 def maps_filename(plateifu, daptype):
-    """Survey file name ``manga-<plate>-<ifu>-MAPS-<DAPTYPE>.fits.gz``.
+    """Survey file name ``manga-<plate>-<ifu>-MAPS-<DAPTYPE>.fits.gz`` of a mock observation.
+
+    The same name as `kinmisalign.sources.maps_filename` gives (built in one place).
 
     Parameters
     ----------
@@ -475,8 +478,7 @@ def maps_filename(plateifu, daptype):
     -------
     str
     """
-    plate, ifu = split_plateifu(plateifu)
-    return f"manga-{plate}-{ifu}-MAPS-{daptype}.fits.gz"
+    return _filenames.maps_filename(plateifu, daptype)
 
 
 def write_maps(galaxy, path, layout="DR17", seed=None, *, daptype=None, tree=False,
