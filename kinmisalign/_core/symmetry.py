@@ -206,8 +206,8 @@ def error_from_chi2(angles, chi2, npoints):
 # which pafit's rule, with the chi-square scaled to the noise, holds 68 % of fields within
 # 1 sigma: measured on mock fields, not derived (docs/conventions.rst, "Errors";
 # scripts/pa_error_calibration.py). The clean mock grid (Voronoi-binned stars, median A 4.2)
-# needs 3.8 and the 'real'-style stellar fields of the mock mix (correlated noise, median
-# A 11) independently 4.0.
+# needs 4.0 and the 'real'-style stellar fields of the mock mix (correlated noise, median
+# A 11) independently 4.1; 'survey'-style stellar fields would take 5.9, 'real' gas 11.
 REFERENCE_CORRELATION_AREA = 4.0
 
 
