@@ -27,7 +27,7 @@ reported against the PA fitted to the same field without noise and against
 the truth. The real dev maps are reported by expert class, against their
 published PAs alone and with a combined sigma of sqrt(2) times ours (the
 published PAs come without errors; measured with the same method on the same
-maps, theirs are about ours). Seeded and deterministic, about 4 minutes::
+maps, theirs are about ours). Seeded and deterministic, about 3 minutes::
 
     python scripts/pa_error_calibration.py [--dev ../shared/data/real-stellar-maps-dev.fits.gz]
         [--repeats 6] [--realistic 300] [--seed 2026]
