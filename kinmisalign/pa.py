@@ -15,6 +15,7 @@ from ._core.pa import (
     SENSE_THRESHOLD,
     axis_angle,
     classify_delta_pa,
+    correlation_area,
     delta_pa,
     receding_side_pa,
     sense_significance,
@@ -41,7 +42,8 @@ class PAFit:
     pa_err : `~astropy.units.Quantity`
         Its 1-sigma error in degrees: a third of the 3-sigma error of pafit's
         rule (Krajnovic et al. 2006), with the chi-square first scaled to the
-        noise of the field (by ``reduced_chi2``), for either method.
+        noise of the field (by ``reduced_chi2``) and to the correlation of
+        its residuals (by ``correlation_area``), for either method.
     vsys : `~astropy.units.Quantity`
         Systemic velocity in km/s: the median velocity subtracted before the
         fit plus the correction found by the fit.
@@ -67,6 +69,13 @@ class PAFit:
         used (``dvel`` or the inverse variance): the square of the field's
         noise relative to them. ``pa_err`` is scaled by its square root
         (see :doc:`/conventions`). NaN when not measured.
+    correlation_area : float
+        Number of points over which the residuals about the point-symmetric
+        model are correlated (>= 1; Voronoi bins and correlated noise raise
+        it), from the correlation of neighbouring residuals
+        (`kinmisalign._core.pa.correlation_area`). ``pa_err`` is scaled by
+        ``sqrt(correlation_area / 4)`` (see :doc:`/conventions`). NaN when
+        not measured.
     """
 
     pa: u.Quantity
@@ -77,13 +86,16 @@ class PAFit:
     sense_determined: bool = True
     sense_significance: float = float("nan")
     reduced_chi2: float = float("nan")
+    correlation_area: float = float("nan")
 
     def __repr__(self):
         return (f"PAFit(pa={self.pa.to_value(u.deg):.2f} deg, "
                 f"pa_err={self.pa_err.to_value(u.deg):.2f} deg, "
                 f"vsys={self.vsys.to_value(u.km / u.s):.2f} km/s, npoints={self.npoints}, "
                 f"method={self.method!r}, sense_determined={self.sense_determined}, "
-                f"sense_significance={self.sense_significance:.1f})")
+                f"sense_significance={self.sense_significance:.1f}, "
+                f"reduced_chi2={self.reduced_chi2:.2f}, "
+                f"correlation_area={self.correlation_area:.1f})")
 
 
 # -- engines --------------------------------------------------------------------------------------
@@ -91,8 +103,8 @@ class PAFit:
 # an estimate of the systemic velocity already subtracted (km/s), dvel (km/s, scalar or one
 # per point) and the number of trial angles -- and returns the major-axis orientation in
 # degrees East of North (modulo 180, sense unknown), its 1-sigma error in degrees (pafit's
-# rule on the chi-square at face value; fit_pa scales it to the noise) and a correction to the
-# systemic velocity in km/s.
+# rule on the chi-square at face value; fit_pa scales it to the noise and to the correlation of
+# the residuals) and a correction to the systemic velocity in km/s.
 
 def _engine_pafit(x, y, velocity, dvel, nsteps):
     """Kinematic axis from `pafit.fit_kinematic_pa` (Krajnovic et al. 2006, appendix C)."""
@@ -337,15 +349,19 @@ def fit_pa(field_or_x, y=None, velocity=None, *, ivar=None, dvel=10 * u.km / u.s
     vsys = v0 + dv_sys
     pa, _ = receding_side_pa(x, y, v - vsys, axis)
     # The same symmetrised model at the best axis for either engine (pafit does not return
-    # it): its chi-square scales the error to the noise, its residuals judge the sense.
+    # it): its chi-square and the correlation of its residuals scale the error to the noise,
+    # its residuals judge the sense.
     chi2, model = symmetry_chi2(x, y, v - v0, dv, [axis])
+    residual = (v - v0) - model[0]
     reduced_chi2 = float(chi2[0]) / (npoints - 1)
-    err = noise_scaled_error(3.0 * err, reduced_chi2, int(nsteps))
-    significance = sense_significance(x, y, v - vsys, (v - v0) - model[0], axis)
+    area = correlation_area(x, y, residual)
+    err = noise_scaled_error(3.0 * err, reduced_chi2, int(nsteps), area)
+    significance = sense_significance(x, y, v - vsys, residual, axis, area=area)
     return PAFit(pa=pa * u.deg, pa_err=err * u.deg, vsys=vsys * (u.km / u.s),
                  npoints=npoints, method=method,
                  sense_determined=bool(significance > SENSE_THRESHOLD),
-                 sense_significance=float(significance), reduced_chi2=reduced_chi2)
+                 sense_significance=float(significance), reduced_chi2=reduced_chi2,
+                 correlation_area=float(area))
 
 
 # -- misalignment ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ __all__ = [
     "to_ccw_from_y_frame",
     "receding_side_pa",
     "SENSE_THRESHOLD",
+    "correlation_area",
     "sense_significance",
     "delta_pa",
     "MISALIGNMENT_CLASSES",
@@ -128,7 +129,7 @@ def _robust_scale(values):
     return 1.4826 * float(np.median(np.abs(values - np.median(values))))
 
 
-def _correlation_area(x, y, residual):
+def correlation_area(x, y, residual):
     """Number of points over which the residuals are correlated (>= 1).
 
     The correlation ``rho`` of each residual with that of its nearest
@@ -136,6 +137,20 @@ def _correlation_area(x, y, residual):
     independent element in units of the point spacing: ``-pi / ln(rho)``.
     Voronoi bins (one value repeated over many spaxels) and the covariance of
     neighbouring spaxels both raise ``rho``.
+
+    Parameters
+    ----------
+    x, y : ndarray
+        Offsets of the points.
+    residual : ndarray
+        Velocity minus the point-symmetric model, one per point.
+
+    Returns
+    -------
+    float
+        The area ``A``, at least 1 (also for fewer than 3 points, residuals
+        all equal, or no positive correlation); ``rho`` is capped at 0.99
+        (``A`` at most 312).
     """
     from scipy.spatial import cKDTree
 
@@ -153,7 +168,7 @@ def _correlation_area(x, y, residual):
     return max(1.0, -np.pi / np.log(rho)) if rho > 0 else 1.0
 
 
-def sense_significance(x, y, velocity, residual, axis_pa):
+def sense_significance(x, y, velocity, residual, axis_pa, area=None):
     """How significantly the two sides of a kinematic axis differ, in standard errors.
 
     The statistic of the receding-side rule (`receding_side_pa`), the
@@ -169,7 +184,7 @@ def sense_significance(x, y, velocity, residual, axis_pa):
     because the model averages the point with three mirror images: the noise
     the field actually has, whatever uncertainty the chi-square was weighted
     with (often a conventional 10 km/s). ``A`` comes from the correlation of
-    neighbouring residuals (see `_correlation_area`): binned or correlated
+    neighbouring residuals (see `correlation_area`): binned or correlated
     noise has fewer independent values than points.
 
     Parameters
@@ -182,6 +197,9 @@ def sense_significance(x, y, velocity, residual, axis_pa):
         Velocity minus the point-symmetric model about ``axis_pa``.
     axis_pa : float
         Kinematic axis, degrees East of North (modulo 180).
+    area : float, optional
+        ``A`` if already known (`correlation_area` of the same points and
+        residuals); computed when not given.
 
     Returns
     -------
@@ -203,7 +221,8 @@ def sense_significance(x, y, velocity, residual, axis_pa):
     noise = _robust_scale(residual) / np.sqrt(0.75)
     if noise == 0:
         return float("inf")
-    area = _correlation_area(x, y, residual)
+    if area is None:
+        area = correlation_area(x, y, residual)
     stderr = _MEDIAN_EFFICIENCY * noise * np.sqrt(area / ahead.size + area / behind.size)
     return diff / stderr
 

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = ["SymmetryFit", "symmetry_chi2", "fit_point_symmetry", "error_from_chi2",
-           "noise_scaled_error"]
+           "noise_scaled_error", "REFERENCE_CORRELATION_AREA"]
 
 class SymmetryFit(NamedTuple):
     """Result of `fit_point_symmetry`.
@@ -202,8 +202,17 @@ def error_from_chi2(angles, chi2, npoints):
     return float(max(err, floor))
 
 
-def noise_scaled_error(error3, reduced_chi2, nsteps):
-    """1-sigma error of the axis with the chi-square scaled to the noise of the field.
+# Points per independent element of the residuals (`kinmisalign._core.pa.correlation_area`) at
+# which pafit's rule, with the chi-square scaled to the noise, holds 68 % of fields within
+# 1 sigma: measured on mock fields, not derived (docs/conventions.rst, "Errors";
+# scripts/pa_error_calibration.py). The clean mock grid (Voronoi-binned stars, median A 4.2)
+# needs 4.0 and the 'real'-style stellar fields of the mock mix (correlated noise, median
+# A 11) independently 4.1; 'survey'-style stellar fields would take 5.9, 'real' gas 11.
+REFERENCE_CORRELATION_AREA = 4.0
+
+
+def noise_scaled_error(error3, reduced_chi2, nsteps, correlation_area=REFERENCE_CORRELATION_AREA):
+    """1-sigma error of the axis, with the chi-square scaled to the noise of the field.
 
     The 3-sigma rule of `error_from_chi2` takes the chi-square at face value,
     so its error scales with the assumed velocity uncertainty (a conventional
@@ -212,9 +221,21 @@ def noise_scaled_error(error3, reduced_chi2, nsteps):
     reduced value at the best axis, ``chi2_min / (N - 1)``, makes the
     assumed uncertainty the measured scatter of the field about its
     point-symmetric model; near the minimum the chi-square is a parabola, so
-    the half-width of the rule grows by ``sqrt(chi2_min / (N - 1))``. The
-    3-sigma error so scaled is floored as `error_from_chi2` floors it, and
-    divided by 3.
+    the half-width of the rule grows by ``sqrt(chi2_min / (N - 1))``.
+
+    The chi-square also counts every point as independent. When the
+    residuals are correlated over ``A`` points (Voronoi bins repeat one value
+    over many spaxels; neighbouring spaxels share noise), the field holds
+    ``N / A`` independent values and the axis is uncertain by ``sqrt(A)``
+    times more than the chi-square says. The error is therefore multiplied by
+    ``sqrt(A / A_0)``, ``A_0`` (`REFERENCE_CORRELATION_AREA`) being the
+    correlation at which the noise-scaled rule was found to hold on mock
+    fields.
+
+    The 3-sigma error so scaled is divided by 3, and the rounding of the
+    angle to the grid of trial angles, a uniform error over one step ``h``
+    (standard deviation ``h / sqrt(12)``), is added in quadrature: it is what
+    is left of the error of a field with little noise.
 
     Parameters
     ----------
@@ -225,14 +246,19 @@ def noise_scaled_error(error3, reduced_chi2, nsteps):
         ``chi2_min / (N - 1)`` at the best axis.
     nsteps : int
         Number of trial angles from 0 to 180 degrees.
+    correlation_area : float, optional
+        Points per independent element of the residuals at the best axis,
+        ``A`` (`kinmisalign._core.pa.correlation_area`); default ``A_0``,
+        which leaves only the noise scaling.
 
     Returns
     -------
     float
         The 1-sigma error in degrees.
     """
-    floor = max(0.5, 180.0 / (nsteps - 1) / 2.0)
-    return max(float(error3) * float(np.sqrt(reduced_chi2)), floor) / 3.0
+    step = 180.0 / (nsteps - 1)
+    scale = np.sqrt(float(reduced_chi2) * float(correlation_area) / REFERENCE_CORRELATION_AREA)
+    return float(np.hypot(float(error3) * scale / 3.0, step / np.sqrt(12.0)))
 
 
 def fit_point_symmetry(x, y, velocity, dvel=10.0, nsteps=361):
