@@ -91,7 +91,7 @@ def _report(out, elapsed):
                      f"{np.mean(classes[0] == classes[1]):.0%}")
     if "USABLE_STELLAR" in out.colnames:
         for which in ("STELLAR", "GAS"):
-            judged = ~np.ma.getmaskarray(out[f"USABLE_{which}"])
+            judged = ~np.ma.getmaskarray(out[f"USABLE_PROB_{which}"])  # what the network judged
             truth = np.asarray(out[f"USABLE_{which}_TRUE"], bool)[judged]
             said = np.asarray(out[f"USABLE_{which}"].filled(False), bool)[judged]
             lines.append(f"  usability ({which.lower()}): the network agrees with the truth for "

@@ -52,7 +52,7 @@ def test_demo(tmp_path, capsys):
     assert table["PA_STELLAR"].unit == u.deg
     # The embedded network judges every field that has unmasked velocities.
     assert {"USABLE_PROB_STELLAR", "USABLE_GAS", "KINMIS_FLAG"} <= set(table.colnames)
-    judged = ~np.ma.getmaskarray(table["USABLE_STELLAR"])
+    judged = ~np.ma.getmaskarray(table["USABLE_PROB_STELLAR"])
     assert judged.sum() >= 7
     agree = table["USABLE_STELLAR"][judged] == table["USABLE_STELLAR_TRUE"][judged]
     assert agree.mean() >= 0.75
@@ -67,6 +67,30 @@ def test_demo(tmp_path, capsys):
     # A second run refuses to overwrite the table.
     assert main(["demo", "-o", str(out), "-n", "8"]) == 1
     assert "overwrite" in capsys.readouterr().err
+
+
+def test_demo_scores_only_fields_the_network_judged():
+    """A field the network did not judge (its probability masked, its USABLE_ False) is
+    neither a hit nor a miss of the network."""
+    from astropy.table import MaskedColumn
+
+    from kinmisalign.demo import _report
+
+    rows = 4
+    out = Table()
+    for which in ("STELLAR", "GAS"):
+        out[f"PA_{which}"] = MaskedColumn([10.0] * rows, mask=[False] * rows)
+        out[f"PA_{which}_ERR"] = MaskedColumn([1.0] * rows, mask=[False] * rows)
+        out[f"PA_{which}_TRUE"] = [10.0] * rows
+        out[f"USABLE_{which}_TRUE"] = [True, False, False, True]
+        out[f"USABLE_PROB_{which}"] = MaskedColumn([0.9, 0.1, 0.0, 0.9],
+                                                   mask=[False, False, True, False])
+        out[f"USABLE_{which}"] = MaskedColumn([True, False, False, True], mask=[False] * rows)
+    out["DPA"] = MaskedColumn([0.0] * rows, mask=[True] * rows)
+    out["DPA_TRUE"] = [0.0] * rows
+    report = _report(out, 1.0)
+    assert ("usability (gas): the network agrees with the truth for 100% of 3 fields "
+            "(0 unusable called usable, 0 usable called unusable)") in report
 
 
 def test_unfittable_field_does_not_stop_the_other():
