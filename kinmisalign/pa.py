@@ -11,15 +11,14 @@ import numpy as np
 from astropy import units as u
 from astropy.utils.masked import Masked
 
+from ._core import engines as _engines
 from ._core.pa import (
     SENSE_THRESHOLD,
-    axis_angle,
     classify_delta_pa,
     correlation_area,
     delta_pa,
     receding_side_pa,
     sense_significance,
-    to_ccw_from_y_frame,
 )
 from ._core.symmetry import noise_scaled_error, symmetry_chi2
 from ._datamodel import SPEED_OF_LIGHT_KMS as _C_KMS
@@ -98,58 +97,13 @@ class PAFit:
                 f"correlation_area={self.correlation_area:.1f})")
 
 
-# -- engines --------------------------------------------------------------------------------------
-# An engine takes plain arrays -- x toward East and y toward North (arcsec), velocities with
-# an estimate of the systemic velocity already subtracted (km/s), dvel (km/s, scalar or one
-# per point) and the number of trial angles -- and returns the major-axis orientation in
-# degrees East of North (modulo 180, sense unknown), its 1-sigma error in degrees (pafit's
-# rule on the chi-square at face value; fit_pa scales it to the noise and to the correlation of
-# the residuals) and a correction to the systemic velocity in km/s.
+ENGINES = _engines.ENGINES
+"""Position-angle engines by name, the ``method`` of `fit_pa`.
 
-def _engine_pafit(x, y, velocity, dvel, nsteps):
-    """Kinematic axis from `pafit.fit_kinematic_pa` (Krajnovic et al. 2006, appendix C)."""
-    # Imported here: pafit pulls in matplotlib, which would slow down ``import kinmisalign``.
-    from pafit.fit_kinematic_pa import fit_kinematic_pa
-    from scipy.spatial import QhullError
-    from threadpoolctl import threadpool_limits
-
-    px, py = to_ccw_from_y_frame(x, y)
-    try:
-        # Multi-threaded BLAS makes pafit's many small interpolations several (under load:
-        # tens of) times slower, so run it on one thread.
-        with threadpool_limits(limits=1):
-            angle, err3, dv = fit_kinematic_pa(px, py, velocity, nsteps=nsteps, dvel=dvel,
-                                               plot=False, quiet=True)
-    except QhullError as exc:
-        raise FitError(
-            "the points cannot be triangulated (they are collinear or coincident), "
-            "so no position angle can be fitted"
-        ) from exc
-    return float(axis_angle(angle)), float(err3) / 3.0, float(dv)
-
-
-def _engine_fast(x, y, velocity, dvel, nsteps):
-    """Kinematic axis by the same method, triangulating the points only once.
-
-    See `kinmisalign._core.symmetry`: the same trial angles, symmetrised model,
-    chi-square, error rule and systemic-velocity correction as pafit.
-    """
-    from scipy.spatial import QhullError
-
-    from ._core.symmetry import fit_point_symmetry
-
-    try:
-        fit = fit_point_symmetry(x, y, velocity, dvel=dvel, nsteps=nsteps)
-    except QhullError as exc:
-        raise FitError(
-            "the points cannot be triangulated (they are collinear or coincident), "
-            "so no position angle can be fitted"
-        ) from exc
-    return float(axis_angle(fit.angle)), fit.error3 / 3.0, fit.vsys_offset
-
-
-ENGINES = {"pafit": _engine_pafit, "fast": _engine_fast}
-"""Position-angle engines by name; see the comment above `_engine_pafit` for the contract."""
+Each is a function ``engine(x, y, velocity, dvel, nsteps) -> (axis, axis_err,
+vsys_offset)`` on plain arrays; they live in `kinmisalign._core.engines`, whose
+docstring gives the contract and how to add one.
+"""
 
 
 # -- input handling -------------------------------------------------------------------------------

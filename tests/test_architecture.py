@@ -6,6 +6,7 @@ module depends on which.
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -231,3 +232,80 @@ def test_no_test_hooks_in_the_library():
              if isinstance(node, ast.Constant) and isinstance(node.value, str)
              and "KINMISALIGN_TEST" in node.value]
     assert not hooks, f"test-only hooks in the library: {hooks}"
+
+
+# -- the contributors' page, docs/organisation.rst ----------------------------------------------
+
+ORGANISATION = PACKAGE.parent / "docs" / "organisation.rst"
+
+
+def _relative(module):
+    """A module's name as the page writes it: relative to the package, or the package itself."""
+    return module if module == "kinmisalign" else module.removeprefix("kinmisalign.")
+
+
+def _layers(text):
+    """Listed name -> layer, from the rows of the page's table of layers.
+
+    A row starts with its layer number; its names are the ``double-quoted`` words on it and
+    on the lines that continue it (which start with spaces).
+    """
+    layers, layer = {}, None
+    for line in text.splitlines():
+        row = re.match(r"(\d+) +(.*)", line)
+        if row:
+            layer, rest = int(row.group(1)), row.group(2)
+        elif layer is not None and line.startswith(" ") and line.strip():
+            rest = line
+        else:
+            layer = None
+            continue
+        for name in re.findall(r"``([\w.]+)``", rest):
+            layers[name] = layer
+    return layers
+
+
+def _layer_of(module, layers):
+    """The layer of the most specific listed name that is the module or one of its packages."""
+    name = _relative(module)
+    if name == "kinmisalign":
+        return layers.get(name)
+    parts = name.split(".")
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in layers:
+            return layers[".".join(parts[:n])]
+    return None
+
+
+def test_layer_table_is_read():
+    # The parse itself is tested on a small table, so a page it cannot read does not pass.
+    text = "Layer Modules\n===== =====\n2     ``a``, ``b.c``\n      ``d``\n0     ``b``\n=====\n"
+    layers = _layers(text)
+    assert layers == {"a": 2, "b.c": 2, "d": 2, "b": 0}
+    assert _layer_of("kinmisalign.b.c.e", layers) == 2
+    assert _layer_of("kinmisalign.b.x", layers) == 0
+    assert _layer_of("kinmisalign.z", layers) is None
+
+
+def test_every_module_is_named_on_the_organisation_page():
+    text = ORGANISATION.read_text(encoding="utf-8")
+    missing = [module for module in MODULES
+               if not re.search(rf"`~?(kinmisalign\.)?{re.escape(_relative(module))}`", text)]
+    assert not missing, f"modules not named on {ORGANISATION.name}: {missing}"
+
+
+def test_imports_follow_the_layers_of_the_organisation_page():
+    layers = _layers(ORGANISATION.read_text(encoding="utf-8"))
+    assert len(set(layers.values())) > 5, "the table of layers was not found"
+    unplaced = [module for module in MODULES if _layer_of(module, layers) is None]
+    assert not unplaced, f"modules in no layer of {ORGANISATION.name}: {unplaced}"
+    upward = []
+    for module, imports in IMPORTS.items():
+        for target, line in imports.edges.items():
+            if target not in MODULES:
+                continue
+            if _layer_of(target, layers) > _layer_of(module, layers):
+                upward.append(f"{module} (layer {_layer_of(module, layers)}, line {line}) "
+                              f"imports {target} (layer {_layer_of(target, layers)})")
+    assert not upward, (f"imports running up the layers of {ORGANISATION.name}:\n"
+                        + "\n".join(upward))
