@@ -2,6 +2,7 @@
 
 import datetime
 import os
+import pathlib
 
 try:
     from sphinx_astropy.conf.v2 import *  # noqa: F403  (the astropy-wide defaults)
@@ -47,18 +48,42 @@ else:
 automodapi_toctreedirnm = "api"
 automodsumm_inherited_members = False
 
-# The matplotlib plot directive: draw the figures at build time, PNG only.
-plot_formats = [("png", 100)]
+# The matplotlib plot directive: draw the figures at build time, PNG only, at
+# 150 dpi so that they stay sharp on high-density screens.
+plot_formats = [("png", 150)]
 plot_html_show_formats = False
 plot_html_show_source_link = False
 plot_include_source = True
-plot_rcparams = {"figure.dpi": 100}
+# A wider margin around the constrained layout: with the default 3 pt, the
+# last tick label of a histogram ("1.0") was cut at the figure's edge.
+plot_rcparams = {
+    "figure.dpi": 150,
+    "savefig.dpi": 150,
+    "figure.constrained_layout.w_pad": 0.08,
+    "figure.constrained_layout.h_pad": 0.08,
+}
 
 # -- HTML ------------------------------------------------------------------------------------
-html_title = f"{project} v{release}"
+# A short title: the full "kinmisalign v<release>" ran into the navigation bar.
+# The release is shown in the footer instead (_templates/release.html).
+html_title = project
 htmlhelp_basename = f"{project}doc"
+templates_path = ["_templates"]
+html_static_path = ["_static"]
+html_css_files = ["kinmisalign.css"]
 html_theme_options.update(  # noqa: F405
     {
         "github_url": "https://github.com/kinmisalign/kinmisalign",
+        # Fourteen top-level pages do not fit in the header: the rest go into "More".
+        "header_links_before_dropdown": 5,
+        "navbar_align": "left",
+        "footer_start": ["copyright", "release"],
+        "footer_end": ["sphinx-version"],
     }
 )
+# No "Section Navigation" column: the top-level pages have no sub-pages, and
+# the empty column squeezed the text (and cut off code lines). Only the API
+# reference, which has one page per public name, keeps it. (Sphinx refuses a
+# page that matches two patterns, hence the explicit list of top-level pages.)
+_docs_dir = pathlib.Path(__file__).parent
+html_sidebars = {page.stem: [] for page in _docs_dir.glob("*.rst") if page.stem != "api"}
