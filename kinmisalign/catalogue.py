@@ -13,12 +13,15 @@ from .batch import run_records
 
 __all__ = ["OUTPUT_COLUMNS", "add_kinematic_columns"]
 
-# The columns add_kinematic_columns adds, in order.
 OUTPUT_COLUMNS = (
     "PA_STELLAR", "PA_STELLAR_ERR", "PA_GAS", "PA_GAS_ERR", "DPA", "DPA_ERR",
     "NSPX_STELLAR", "NSPX_GAS", "USABLE_PROB_STELLAR", "USABLE_PROB_GAS",
     "USABLE_STELLAR", "USABLE_GAS", "KINMIS_FLAG", "KINMIS_PROBLEMS",
 )
+"""The names of the columns `add_kinematic_columns` adds, in order.
+
+Their meanings and units are in the guide's :ref:`quickstart-columns` table.
+"""
 
 
 def _as_table(table):
