@@ -12,8 +12,8 @@ from multiprocessing import get_context
 import numpy as np
 from astropy import units as u
 
-from ._optional import require
 from . import _records
+from ._optional import require
 from ._records import (
     Key,
     failed,
