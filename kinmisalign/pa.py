@@ -61,7 +61,7 @@ class PAFit:
     sense_significance : float
         The difference of the median velocities on the two sides, in
         standard errors under pure noise
-        (`kinmisalign._core.pa.sense_significance`); NaN when not measured.
+        (``kinmisalign._core.pa.sense_significance``); NaN when not measured.
     reduced_chi2 : float
         Chi-square per degree of freedom, ``chi2_min / (N - 1)``, of the
         point-symmetric model at the best axis with the velocity errors
@@ -72,7 +72,7 @@ class PAFit:
         Number of points over which the residuals about the point-symmetric
         model are correlated (>= 1; Voronoi bins and correlated noise raise
         it), from the correlation of neighbouring residuals
-        (`kinmisalign._core.pa.correlation_area`). ``pa_err`` is scaled by
+        (``kinmisalign._core.pa.correlation_area``). ``pa_err`` is scaled by
         ``sqrt(correlation_area / 4)`` (see :doc:`/conventions`). NaN when
         not measured.
     """
@@ -101,7 +101,7 @@ ENGINES = _engines.ENGINES
 """Position-angle engines by name, the ``method`` of `fit_pa`.
 
 Each is a function ``engine(x, y, velocity, dvel, nsteps) -> (axis, axis_err,
-vsys_offset)`` on plain arrays; they live in `kinmisalign._core.engines`, whose
+vsys_offset)`` on plain arrays; they live in ``kinmisalign._core.engines``, whose
 docstring gives the contract and how to add one.
 """
 
@@ -239,7 +239,7 @@ def fit_pa(field_or_x, y=None, velocity=None, *, ivar=None, dvel=10 * u.km / u.s
         Minimum number of usable points; default ``conf.min_points`` (20).
     method : {'fast', 'pafit'}, optional
         The engine. ``'fast'`` (default) is this package's implementation of
-        the method (`kinmisalign._core.symmetry`): the trial angles,
+        the method (``kinmisalign._core.symmetry``): the trial angles,
         symmetrised model, chi-square, error rule and systemic-velocity
         correction of `pafit.fit_kinematic_pa`, but the points are
         triangulated once instead of once per trial angle and the mirror
