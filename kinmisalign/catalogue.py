@@ -125,6 +125,32 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
         Marvin ``Results`` hold only a page of their rows.
     `~kinmisalign.CheckpointError`
         When ``checkpoint`` cannot be used.
+
+    Examples
+    --------
+    Measure a two-row catalogue from a directory in the survey's layout, where
+    `kinmisalign.mock` has written the MAPS file of the first observation only:
+
+    >>> import tempfile
+    >>> from kinmisalign.mock import FieldModel, MockGalaxy, write_maps
+    >>> galaxy = MockGalaxy(plateifu="8000-3703", inclination=55,
+    ...                     stellar=FieldModel(pa=30.0, vmax=160.0, noise=6.0),
+    ...                     gas=FieldModel(pa=250.0, vmax=200.0, noise=4.0))
+    >>> from astropy.table import Table
+    >>> from kinmisalign import add_kinematic_columns
+    >>> from kinmisalign.batch import describe_flags
+    >>> directory = tempfile.mkdtemp()
+    >>> _ = write_maps(galaxy, directory, tree=True, seed=1)
+    >>> catalogue = Table({"PLATEIFU": ["8000-3703", "8000-9101"]})
+    >>> out = add_kinematic_columns(catalogue, source=directory)
+    >>> print(out["PLATEIFU", "PA_STELLAR", "PA_GAS", "DPA", "USABLE_STELLAR", "KINMIS_FLAG"])
+     PLATEIFU PA_STELLAR PA_GAS  DPA  USABLE_STELLAR KINMIS_FLAG
+                 deg      deg    deg
+    --------- ---------- ------ ----- -------------- -----------
+    8000-3703       30.5  250.0 140.5           True           0
+    8000-9101         --     --    --          False           1
+    >>> describe_flags(out["KINMIS_FLAG"][1])
+    ['NO_MAPS']
     """
     from astropy.table import Table
 

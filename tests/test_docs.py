@@ -5,6 +5,7 @@ table has an empty header cell, every ``:ref:`` and ``:doc:`` target exists, and
 given one name per ``:skip:`` (the comma form leaves empty headings).
 """
 
+import doctest
 import os
 import re
 import subprocess
@@ -166,3 +167,23 @@ def test_sphinx_resolves_every_reference_to_the_package(tmp_path):
     assert targets, "a nitpicky build found no external reference: the check is not working"
     ours = sorted({t for t in targets if t.split(".")[0] not in EXTERNAL})
     assert not ours, f"unresolved references: {ours}"
+
+
+@pytest.mark.parametrize("function", [kinmisalign.fit_pa, kinmisalign.add_kinematic_columns,
+                                      kinmisalign.classify, kinmisalign.read_maps],
+                         ids=lambda f: f.__name__)
+def test_examples_run(function):
+    # The package's docstrings are not collected by pytest (testpaths are tests and docs):
+    # the Examples sections users copy are run here, offline, on mock files.
+    assert re.search(r"^\s*Examples\n\s*--------\n", function.__doc__, flags=re.MULTILINE)
+    tests = doctest.DocTestFinder(recurse=False).find(function, function.__name__,
+                                                      globs={})
+    examples = [example for test in tests for example in test.examples]
+    assert any(example.want.strip() for example in examples), "no example shows its output"
+    assert not any("+SKIP" in example.source or doctest.SKIP in example.options
+                   for example in examples)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for test in tests:
+        runner.run(test)
+    results = runner.summarize(verbose=False)
+    assert results.failed == 0
