@@ -187,3 +187,20 @@ def test_examples_run(function):
         runner.run(test)
     results = runner.summarize(verbose=False)
     assert results.failed == 0
+
+
+def test_cite_page():
+    tree = _doctree(DOCS / "cite.rst")
+    table = next(iter(tree.findall(docutils.nodes.table)))
+    rows = [_rows_of(row) for row in table.findall(docutils.nodes.row)]
+    # each row one use and its citation: a simple table cut a cell's second line into a row
+    assert rows[0] == ["you used", "please cite"]
+    assert all(cell.count("(") == cell.count(")") for row in rows for cell in row), rows
+    assert any(row[0].startswith("position angles") and "DPA" in row[0] for row in rows)
+    # the BibTeX of the package: a literal block whose URL is text, not a link, so that
+    # copying it gives the entry as written
+    entry = [block for block in tree.findall(docutils.nodes.literal_block)
+             if "@software" in block.astext()]
+    assert len(entry) == 1
+    assert "url     = {https://github.com/" in entry[0].astext()
+    assert not list(entry[0].findall(docutils.nodes.reference))
