@@ -85,6 +85,15 @@ def test_no_empty_table_header(path):
                 assert all(cells), f"{path.name}: a table's header has an empty cell: {cells}"
 
 
+@pytest.mark.parametrize("path", RST_FILES, ids=lambda p: p.name)
+def test_no_table_row_cut_in_two(path):
+    # In a simple table a cell's second line must leave the first column blank; written
+    # otherwise, it becomes a row of its own, with empty cells beside it.
+    for table in _doctree(path).findall(docutils.nodes.table):
+        for cells in (_rows_of(row) for row in table.findall(docutils.nodes.row)):
+            assert len(cells) < 2 or (cells[0] and cells[-1]), f"{path.name}: row {cells}"
+
+
 def test_empty_header_check_catches_one(tmp_path):
     page = tmp_path / "page.rst"
     page.write_text("=====  =====\n       s\n=====  =====\n1      2\n=====  =====\n")
