@@ -72,13 +72,17 @@ html_theme_options.update(  # noqa: F405
 # the page's module); an ambiguous or unknown one stays unresolved, and tests/test_docs.py
 # fails on it.
 def _kinmisalign_reference(app, env, node, contnode):
+    import sys
+
     if node.get("refdomain") != "py" or node.get("reftype") == "mod":
         return None
     domain = env.get_domain("py")
     parts = node["reftarget"].lstrip("~.").split(".")
-    # kinmisalign.<modules>.<name>: try the name without the modules, longest first
-    tails = [parts[i:] for i in range(1 if parts[0] == "kinmisalign" else 0, len(parts))
-             if i == 0 or parts[0] == "kinmisalign"]
+    tails = [parts]
+    if parts[0] == "kinmisalign":
+        # kinmisalign.<modules>.<name>: the name after fewer and fewer of its modules
+        tails = [parts[i:] for i in range(1, len(parts))
+                 if ".".join(parts[:i]) in sys.modules]
     module = node.get("py:module") or ""
     for tail in tails:
         suffix = "." + ".".join(tail)
