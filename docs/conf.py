@@ -99,10 +99,6 @@ def _kinmisalign_reference(app, env, node, contnode):
     return None
 
 
-def setup(app):
-    app.connect("missing-reference", _kinmisalign_reference)
-
-
 # A nitpicky build (tox -e build_docs: -n -W) fails on any unresolved reference to the
 # package; those to other packages resolve only through intersphinx, which offline builds
 # turn off.
@@ -110,3 +106,37 @@ nitpick_ignore_regex = [
     ("py:.*", rf"{package}(\..*)?")
     for package in ("numpy", "astropy", "matplotlib", "dask", "keras", "pafit", "os", "ast")
 ]
+
+
+# A constant that a package re-exports from a private module (kinmisalign.mock.BUNDLE_SIZES,
+# from kinmisalign.mock._instrument) has its docstring there, where autodoc does not look: it
+# would show the docstring of int or tuple instead. Take the one written in the defining
+# module (or none).
+def _module_data_docstring(app, what, name, obj, options, lines):
+    import sys
+
+    from sphinx.pycode import ModuleAnalyzer
+
+    if what != "data" or not name.startswith("kinmisalign."):
+        return
+    builtin_doc = (type(obj).__doc__ or "").split("\n")[0].strip()
+    text = [line.strip() for line in lines if line.strip()]
+    if not text or text[0] != builtin_doc:
+        return
+    package, attribute = name.rsplit(".", 1)
+    for module in sorted(m for m in sys.modules if m.startswith(package + ".")):
+        if getattr(sys.modules[module], attribute, None) is not obj:
+            continue
+        try:
+            doc = ModuleAnalyzer.for_module(module).find_attr_docs().get(("", attribute))
+        except Exception:  # no source to read: leave the docstring empty
+            doc = None
+        if doc:
+            lines[:] = list(doc)
+            return
+    lines[:] = []
+
+
+def setup(app):
+    app.connect("missing-reference", _kinmisalign_reference)
+    app.connect("autodoc-process-docstring", _module_data_docstring)
