@@ -12,9 +12,9 @@ from multiprocessing import get_context
 import numpy as np
 from astropy import units as u
 
+from . import _records
 from ._optional import require
 from ._records import (
-    FLAGS,
     Key,
     failed,
     flag_bit,
@@ -27,6 +27,14 @@ from .exceptions import KinmisalignError, MapsFormatError, NotEnoughPointsError
 # FLAGS belongs to the records (kinmisalign._records), which the checkpoint and the
 # provenance share; it is documented here, with the runs that set its bits.
 __all__ = ["FLAGS", "describe_flags", "measure_files"]
+
+FLAGS = _records.FLAGS
+"""The bits of the ``KINMIS_FLAG`` column: ``{name: (bit, meaning)}``.
+
+A row's ``KINMIS_FLAG`` is the sum of ``2**bit`` over the problems met; `describe_flags`
+turns it back into names, and ``KINMIS_PROBLEMS`` gives the messages. The guide's
+:ref:`guide-flags` table lists every bit with what to do about it.
+"""
 
 _log = logging.getLogger(__name__)
 

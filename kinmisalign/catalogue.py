@@ -13,12 +13,15 @@ from .batch import run_records
 
 __all__ = ["OUTPUT_COLUMNS", "add_kinematic_columns"]
 
-# The columns add_kinematic_columns adds, in order.
 OUTPUT_COLUMNS = (
     "PA_STELLAR", "PA_STELLAR_ERR", "PA_GAS", "PA_GAS_ERR", "DPA", "DPA_ERR",
     "NSPX_STELLAR", "NSPX_GAS", "USABLE_PROB_STELLAR", "USABLE_PROB_GAS",
     "USABLE_STELLAR", "USABLE_GAS", "KINMIS_FLAG", "KINMIS_PROBLEMS",
 )
+"""The names of the columns `add_kinematic_columns` adds, in order.
+
+Their meanings and units are in the guide's :ref:`quickstart-columns` table.
+"""
 
 
 def _as_table(table):
@@ -122,6 +125,32 @@ def add_kinematic_columns(table, *, source=None, daptype=None, model=None, thres
         Marvin ``Results`` hold only a page of their rows.
     `~kinmisalign.CheckpointError`
         When ``checkpoint`` cannot be used.
+
+    Examples
+    --------
+    Measure a two-row catalogue from a directory in the survey's layout, where
+    `kinmisalign.mock` has written the MAPS file of the first observation only:
+
+    >>> import tempfile
+    >>> from kinmisalign.mock import FieldModel, MockGalaxy, write_maps
+    >>> galaxy = MockGalaxy(plateifu="8000-3703", inclination=55,
+    ...                     stellar=FieldModel(pa=30.0, vmax=160.0, noise=6.0),
+    ...                     gas=FieldModel(pa=250.0, vmax=200.0, noise=4.0))
+    >>> from astropy.table import Table
+    >>> from kinmisalign import add_kinematic_columns
+    >>> from kinmisalign.batch import describe_flags
+    >>> directory = tempfile.mkdtemp()
+    >>> _ = write_maps(galaxy, directory, tree=True, seed=1)
+    >>> catalogue = Table({"PLATEIFU": ["8000-3703", "8000-9101"]})
+    >>> out = add_kinematic_columns(catalogue, source=directory)
+    >>> print(out["PLATEIFU", "PA_STELLAR", "PA_GAS", "DPA", "USABLE_STELLAR", "KINMIS_FLAG"])
+     PLATEIFU PA_STELLAR PA_GAS  DPA  USABLE_STELLAR KINMIS_FLAG
+                 deg      deg    deg
+    --------- ---------- ------ ----- -------------- -----------
+    8000-3703       30.5  250.0 140.5           True           0
+    8000-9101         --     --    --          False           1
+    >>> describe_flags(out["KINMIS_FLAG"][1])
+    ['NO_MAPS']
     """
     from astropy.table import Table
 

@@ -533,6 +533,26 @@ def read_maps(path, *, line=HALPHA_CHANNEL, maskbits=None, line_required=True):
     `~kinmisalign.MapsFormatError`
         When the file is not a readable FITS file, is truncated, or lacks an
         extension, a channel or a shape that the data model requires.
+
+    Examples
+    --------
+    Read a MAPS file written by `kinmisalign.mock` (a survey file is read the same
+    way):
+
+    >>> import tempfile
+    >>> from kinmisalign.mock import FieldModel, MockGalaxy, write_maps
+    >>> galaxy = MockGalaxy(plateifu="8000-3703", inclination=55,
+    ...                     stellar=FieldModel(pa=30.0, vmax=160.0, noise=6.0),
+    ...                     gas=FieldModel(pa=250.0, vmax=200.0, noise=4.0))
+    >>> from kinmisalign import read_maps
+    >>> path = write_maps(galaxy, tempfile.mkdtemp(), seed=1)
+    >>> path.name
+    'manga-8000-3703-MAPS-HYB10-MILESHC-MASTARSSP.fits.gz'
+    >>> maps = read_maps(path)
+    >>> maps
+    <MapsData 8000-3703 (HYB10-MILESHC-MASTARSSP): stellar 764 / gas 764 usable spaxels>
+    >>> maps.stellar.velocity.shape, maps.stellar.velocity.unit
+    ((43, 43), Unit("km / s"))
     """
     if isinstance(path, fits.HDUList):
         return _read_hdul(path, path.filename() or "HDUList", line, maskbits, line_required)

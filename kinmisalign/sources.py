@@ -65,11 +65,16 @@ __all__ = [
 
 PKGNAME = "kinmisalign"
 
-# Archive directory of the DAP products of each data release, below the SAS base.
 RELEASES = {
     "DR17": "dr17/manga/spectro/analysis/v3_1_1/3.1.0",
     "DR15": "dr15/manga/spectro/analysis/v2_4_3/2.2.1",
 }
+"""The data releases a `SurveySource` knows: ``{release: directory}``.
+
+The directory holds the release's DAP products, below the SAS base URL
+(``kinmisalign.conf.sas_base_url``); the files of one DAPTYPE are below
+``<directory>/<DAPTYPE>/<plate>/<ifu>/``.
+"""
 
 # Extensions the reader needs, besides the QUALDATA/ERRDATA companions they name.
 _REQUIRED_EXTENSIONS = (SKYCOO_EXT, STELLAR_VEL_EXT, GAS_VEL_EXT)

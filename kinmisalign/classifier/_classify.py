@@ -155,8 +155,30 @@ def classify(fields_or_maps, model=None, threshold=None, *, batch_size=8192):
 
     Examples
     --------
-    >>> from kinmisalign import read_maps, classify     # doctest: +SKIP
-    >>> classify(read_maps("manga-7815-3702-MAPS-HYB10-GAU-MILESHC.fits.gz"))  # doctest: +SKIP
+    Judge both fields of a mock galaxy (`kinmisalign.mock` writes the MAPS
+    file) with the embedded network, which needs no TensorFlow:
+
+    >>> import tempfile
+    >>> from kinmisalign.mock import FieldModel, MockGalaxy, write_maps
+    >>> galaxy = MockGalaxy(plateifu="8000-3703", inclination=55,
+    ...                     stellar=FieldModel(pa=30.0, vmax=160.0, noise=6.0),
+    ...                     gas=FieldModel(pa=250.0, vmax=200.0, noise=4.0))
+    >>> from kinmisalign import classify, read_maps
+    >>> maps = read_maps(write_maps(galaxy, tempfile.mkdtemp(), seed=1))
+    >>> result = classify(maps)
+    >>> print(result["PLATEIFU", "USABLE_STELLAR", "USABLE_GAS"])
+     PLATEIFU USABLE_STELLAR USABLE_GAS
+    --------- -------------- ----------
+    8000-3703           True       True
+    >>> print(f"{result['USABLE_PROB_STELLAR'][0]:.2f}")
+    1.00
+
+    One field alone gives one row per field:
+
+    >>> print(classify(maps.gas)["FIELD", "USABLE"])
+    FIELD USABLE
+    ----- ------
+      gas   True
     """
     from astropy.table import Table  # slow to import: only when needed
 

@@ -38,7 +38,7 @@ def embedded_model_path(name="embedded"):
     Parameters
     ----------
     name : str, optional
-        A name of `EMBEDDED_MODELS` or `EMBEDDED_ALIASES`.
+        A name of `EMBEDDED_MODELS` or an alias (``"embedded"``).
 
     Returns
     -------
@@ -65,7 +65,7 @@ def embedded_model_report(name="embedded"):
     Parameters
     ----------
     name : str, optional
-        A name of `EMBEDDED_MODELS` or `EMBEDDED_ALIASES`.
+        A name of `EMBEDDED_MODELS` or an alias (``"embedded"``).
 
     Returns
     -------

@@ -18,6 +18,7 @@ __all__ = ["prepare_input", "INPUT_SIZE", "NotClassifiableError"]
 _KMS = u.km / u.s  # a unit object: parsing "km/s" per field costs more than the resize
 
 INPUT_SIZE = 32
+"""Side, in pixels, of the square image a network sees: every map is resized to it."""
 
 
 class NotClassifiableError(ValueError):

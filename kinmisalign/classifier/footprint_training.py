@@ -1,7 +1,7 @@
 """Training kinmisalign's footprint usability networks: pretraining, fine-tuning, calibration.
 
 A footprint network (`footprint_layers`) reads the two-channel footprint
-image of a field (`kinmisalign._core.footprint`) with a few convolutions and
+image of a field (``kinmisalign._core.footprint``) with a few convolutions and
 joins three symmetry features before its last layers; it gives the log-odds
 that the field is usable. It is trained in two stages by
 ``scripts/train_embedded_model.py``: on many mock fields first, then on mock
