@@ -2,7 +2,8 @@
 
 The flag table lists every bit, every configuration item is on the Configuration page, no
 table has an empty header cell, every ``:ref:`` and ``:doc:`` target exists, and automodapi is
-given one name per ``:skip:`` (the comma form leaves empty headings).
+given one name per ``:skip:`` (the comma form leaves empty headings). User pages carry no
+developer notes, and the DR17 run time they quote is the performance page's.
 """
 
 import doctest
@@ -215,3 +216,28 @@ def test_cite_page():
     assert len(entry) == 1
     assert "url     = {https://github.com/" in entry[0].astext()
     assert not list(entry[0].findall(docutils.nodes.reference))
+
+
+# Pages for users, as opposed to the contributors' page and the changelog.
+USER_PAGES = [path for path in RST_FILES if path.name not in ("organisation.rst", "changes.rst")]
+DEVELOPER_NOTES = ("load average", "before these changes", "this project's", "this machine",
+                   "virtual machine drifts", "takes hours")
+
+
+@pytest.mark.parametrize("path", USER_PAGES, ids=lambda p: p.name)
+def test_user_pages_carry_no_developer_notes(path):
+    text = " ".join(path.read_text(encoding="utf-8").lower().split())
+    assert not [note for note in DEVELOPER_NOTES if note in text]
+
+
+def test_dr17_run_time_is_the_same_on_every_page():
+    table = next(iter(_doctree(DOCS / "performance.rst").findall(docutils.nodes.table)))
+    rows = [_rows_of(row) for row in table.findall(docutils.nodes.row)]
+    assert rows[0][-1] == "DR17 (11,000)"
+    one, two = ([row for row in rows if row[0].startswith(start)][0][-1]
+                for start in ("one process", "two worker processes"))
+    for page in ("guide.rst", "parallel.rst"):
+        text = " ".join((DOCS / page).read_text(encoding="utf-8").split())
+        assert f"about {two.removesuffix(' minutes')} minutes" in text, page
+    guide = " ".join((DOCS / "guide.rst").read_text(encoding="utf-8").split())
+    assert f"{one} in one process" in guide
