@@ -156,11 +156,15 @@ def _grid_report(rows):
     return lines
 
 
-def _realistic_report(rng, n):
-    """Clean fields of the realistic mix, against the truth and the noise-free PA."""
-    out = {}
+def realistic_rows(rng, n, styles=None):
+    """Clean fields of ``n`` galaxies of the realistic mix (``styles`` taken in turn), as
+    `measure` rows with ``style``, ``which``, ``diff`` (to the truth) and ``noise_free``
+    (to the PA fitted to the same field without noise); fields that cannot be fitted are
+    left out."""
+    styles = mock.STYLES if styles is None else styles
+    rows = []
     for k in range(n):
-        style = mock.STYLES[k % 2]
+        style = styles[k % len(styles)]
         galaxy = mock.random_galaxy(rng, style=style, usable_stellar=True, usable_gas=True,
                                     messy=False)
         arrays = mock.make_maps_arrays(galaxy)
@@ -175,9 +179,18 @@ def _realistic_report(rng, n):
                     velocity=getattr(arrays, f"{which}_model") * KMS)).pa.to_value(u.deg)
             except KinmisalignError:
                 continue
-            row["diff"] = angle_difference(row["pa"], getattr(galaxy, which).pa)
-            row["noise_free"] = angle_difference(row["pa"], noise_free)
-            out.setdefault(f"{style} {which}", []).append(row)
+            row.update(style=style, which=which,
+                       diff=angle_difference(row["pa"], getattr(galaxy, which).pa),
+                       noise_free=angle_difference(row["pa"], noise_free))
+            rows.append(row)
+    return rows
+
+
+def _realistic_report(rng, n):
+    """Clean fields of the realistic mix, against the truth and the noise-free PA."""
+    out = {}
+    for row in realistic_rows(rng, n):
+        out.setdefault(f"{row['style']} {row['which']}", []).append(row)
     lines = [_header("Clean fields of the realistic mix (random_galaxy): against the PA "
                      "fitted to the same field without noise")]
     lines += [_rows_line(label, rows, "noise_free") for label, rows in sorted(out.items())]

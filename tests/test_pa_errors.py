@@ -122,41 +122,12 @@ def test_correlation_area_of_binned_and_independent_noise():
     assert fit_blocked.pa_err > 1.5 * fit.pa_err
 
 
-def _realistic_rows(script, style, n_galaxies, seed):
-    """Clean fields of seeded mock galaxies of the realistic mix, as `script.measure` rows.
-
-    Each row also has ``noise_free``: |PA - the PA fitted to the same field without noise|.
-    """
-    from astropy import units as u
-
-    from kinmisalign import VelocityField, clean_velocity_field, fit_pa, mock
-
-    kms = u.km / u.s
-    rng = np.random.default_rng(seed)
-    rows = []
-    for _ in range(n_galaxies):
-        galaxy = mock.random_galaxy(rng, style=style, usable_stellar=True, usable_gas=True,
-                                    messy=False)
-        arrays = mock.make_maps_arrays(galaxy)
-        for which in ("stellar", "gas"):
-            if galaxy.quality(which) != 2:
-                continue
-            field = clean_velocity_field(VelocityField.from_array(
-                getattr(arrays, f"{which}_vel") * kms, mask=getattr(arrays, f"{which}_mask")))
-            row = script.measure(field)
-            noise_free = fit_pa(field.replace(velocity=getattr(arrays, f"{which}_model") * kms))
-            row["noise_free"] = script.angle_difference(row["pa"],
-                                                        noise_free.pa.to_value(u.deg))
-            rows.append(row)
-    return rows
-
-
 def test_correlated_noise_coverage():
     # 'real'-style mocks: Voronoi bins and noise correlated between neighbouring spaxels and
     # bins. The reference is the PA fitted to the same field without noise: warps and
     # non-circular motions are in both, so what is left is the statistical error.
     script = _load_script()
-    rows = _realistic_rows(script, "real", 40, 7)
+    rows = script.realistic_rows(np.random.default_rng(7), 40, styles=("real",))
     diff = np.array([r["noise_free"] for r in rows])
     err = np.array([r["correlated"] for r in rows])
     first_pass = np.array([r["scaled"] for r in rows])
